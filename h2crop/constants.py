@@ -1,0 +1,67 @@
+"""Names and sizes shared by the data pipeline, the models, configs and tests.
+
+This module is the single home of every H5 dataset name, modality key and
+taxonomy level name used in the project. Nothing else spells them out.
+"""
+from typing import Dict, Tuple
+
+# ---------------------------------------------------------------- H5 layout
+#: Folder below the data root that holds one ``<sample_id>.h5`` per tile.
+H5_DIR = 'h5_data'
+#: File suffix of a tile.
+H5_SUFFIX = '.h5'
+#: Folder of split lists (one sample id per line) in a data root / checkout.
+DATA_LISTS_DIR = 'data_lists'
+#: Accepted dataset names inside a tile, per content. The first spelling is
+#: the one the authors' loader reads, the second the one of their README.
+H5_S2_NAMES: Tuple[str, ...] = ('S2_data', 'S2')
+H5_ENMAP_NAMES: Tuple[str, ...] = ('EnMAP_data', 'EnMAP')
+H5_LABEL_NAMES: Tuple[str, ...] = ('label', )
+H5_PRIOR_NAMES: Tuple[str, ...] = ('priors', 'prior')
+
+# ---------------------------------------------------------------- modalities
+#: Modality keys of ``inputs`` dictionaries (dataset -> preprocessor -> model).
+S2 = 's2'
+ENMAP = 'enmap'
+PRIOR = 'prior'
+MODALITIES: Tuple[str, ...] = (S2, ENMAP, PRIOR)
+#: H5 dataset names per modality key.
+H5_NAMES: Dict[str, Tuple[str, ...]] = {
+    S2: H5_S2_NAMES,
+    ENMAP: H5_ENMAP_NAMES,
+    PRIOR: H5_PRIOR_NAMES,
+}
+
+# ---------------------------------------------------------------- sizes
+NUM_MONTHS = 12
+S2_BANDS = 10
+ENMAP_BANDS = 218
+TILE_SIZE = 192
+#: S2 pixels per EnMAP pixel along one axis (10 m vs 30 m).
+ENMAP_SCALE = 3
+S2_DTYPE = 'int16'
+ENMAP_DTYPE = 'int16'
+LABEL_DTYPE = 'uint8'
+PRIOR_DTYPE = 'uint8'
+#: Paper month windows: name -> number of months from January.
+MONTH_WINDOWS: Dict[str, int] = {'jun': 6, 'Aug': 8, 'Oct': 10, 'Dec': 12}
+
+# ---------------------------------------------------------------- taxonomy
+#: Level names, coarse to fine. Level k (1-based) is ``LEVELS[k - 1]``.
+LEVELS: Tuple[str, ...] = ('level1', 'level2', 'level3', 'level4')
+NUM_LEVELS = len(LEVELS)
+#: Crop classes per level, background excluded (paper's taxonomy).
+NUM_CROP_CLASSES: Tuple[int, ...] = (6, 36, 82, 101)
+#: Id of background / non-crop at every level.
+BACKGROUND_ID = 0
+
+
+def level_index(level: str) -> int:
+    """Return the 0-based index of a level name such as ``'level3'``.
+
+    Raises:
+        ValueError: If ``level`` is not one of :data:`LEVELS`.
+    """
+    if level not in LEVELS:
+        raise ValueError(f'unknown level {level!r}; expected one of {LEVELS}')
+    return LEVELS.index(level)

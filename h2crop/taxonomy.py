@@ -1,0 +1,258 @@
+"""The four-level crop taxonomy of H2Crop.
+
+The taxonomy comes as a ``cascade_labels.csv`` file with one row per finest
+(level-4) class::
+
+    HCAT3_code,level1_id,level1_name,level2_id,level2_name,...,level4_name
+
+Ids are 1-based at every level; id 0 (:data:`~h2crop.constants.BACKGROUND_ID`)
+is background / non-crop and is the parent of itself. Level-k ids must be
+contiguous and every level-(k+1) id must have exactly one level-k parent (a
+strict tree).
+"""
+import csv
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .constants import BACKGROUND_ID, LEVELS, NUM_CROP_CLASSES, NUM_LEVELS
+
+BACKGROUND_NAME = 'background'
+
+
+class TaxonomyError(ValueError):
+    """Raised when a taxonomy file is malformed."""
+
+
+class Taxonomy:
+    """Class names and parent maps of the four taxonomy levels.
+
+    Args:
+        names: Per level, the names of classes ``0..N_k`` (index 0 is
+            background).
+        parents: Per level ``k`` in ``1..3`` (0-based index ``k``), an int64
+            array of length ``N_k + 1`` that maps a level-k id to its parent
+            id at level ``k - 1``; ``parents[0]`` is ``None``.
+        codes: HCAT3 code of every level-4 class (index 0 is ``''``).
+        source: Where the taxonomy came from (a path or ``'default'``).
+    """
+
+    def __init__(self,
+                 names: Sequence[Sequence[str]],
+                 parents: Sequence[Optional[np.ndarray]],
+                 codes: Optional[Sequence[str]] = None,
+                 source: str = 'default') -> None:
+        if len(names) != NUM_LEVELS or len(parents) != NUM_LEVELS:
+            raise TaxonomyError(f'{source}: expected {NUM_LEVELS} levels')
+        self.names: Tuple[Tuple[str, ...], ...] = tuple(
+            tuple(level_names) for level_names in names)
+        self.parents: Tuple[Optional[np.ndarray], ...] = tuple(
+            None if p is None else np.asarray(p, dtype=np.int64)
+            for p in parents)
+        self.codes = tuple(codes) if codes is not None else None
+        self.source = source
+
+    # ------------------------------------------------------------ properties
+    @property
+    def num_crop_classes(self) -> Tuple[int, ...]:
+        """Crop classes per level, background excluded, e.g. (6, 36, 82, 101)."""
+        return tuple(len(n) - 1 for n in self.names)
+
+    @property
+    def num_classes(self) -> Tuple[int, ...]:
+        """Classes per level including background (head output sizes)."""
+        return tuple(len(n) for n in self.names)
+
+    def level_names(self, level: Union[int, str]) -> Tuple[str, ...]:
+        """Class names of a level given as name (``'level2'``) or 0-based index."""
+        return self.names[self._index(level)]
+
+    def parent_map(self, level: Union[int, str]) -> np.ndarray:
+        """Map from ids of ``level`` to ids of the level above it.
+
+        Raises:
+            ValueError: For level 1, which has no parent level.
+        """
+        idx = self._index(level)
+        if idx == 0:
+            raise ValueError('level1 has no parent level')
+        return self.parents[idx]
+
+    def ancestor_map(self, level: Union[int, str],
+                     ancestor: Union[int, str]) -> np.ndarray:
+        """Map from ids of ``level`` to ids of a coarser ``ancestor`` level."""
+        idx, anc = self._index(level), self._index(ancestor)
+        if anc > idx:
+            raise ValueError(f'{LEVELS[anc]} is not above {LEVELS[idx]}')
+        mapping = np.arange(len(self.names[idx]), dtype=np.int64)
+        for k in range(idx, anc, -1):
+            mapping = self.parents[k][mapping]
+        return mapping
+
+    @staticmethod
+    def _index(level: Union[int, str]) -> int:
+        if isinstance(level, str):
+            if level not in LEVELS:
+                raise ValueError(f'unknown level {level!r}; expected {LEVELS}')
+            return LEVELS.index(level)
+        if not 0 <= int(level) < NUM_LEVELS:
+            raise ValueError(f'level index {level} outside 0..{NUM_LEVELS-1}')
+        return int(level)
+
+    # ------------------------------------------------------------ checks
+    def consistency_mask(self, stack: np.ndarray,
+                         levels: Sequence[str] = LEVELS) -> np.ndarray:
+        """Per pixel, whether consecutive levels of a label stack form a path.
+
+        Args:
+            stack: Integer ids of shape (L, ...) for the ``levels`` given, in
+                coarse-to-fine order (consecutive taxonomy levels).
+            levels: The level names of the rows of ``stack``.
+
+        Returns:
+            Boolean array of shape ``stack.shape[1:]``: True where every
+            level-(k+1) id maps to the level-k id given, and all ids are in
+            range.
+        """
+        stack = np.asarray(stack)
+        idx = [self._index(lv) for lv in levels]
+        if len(idx) != stack.shape[0]:
+            raise ValueError(f'stack has {stack.shape[0]} rows for {len(idx)} '
+                             'levels')
+        if any(b != a + 1 for a, b in zip(idx, idx[1:])):
+            raise ValueError(f'levels {levels} are not consecutive')
+        ok = np.ones(stack.shape[1:], dtype=bool)
+        for row, k in zip(stack, idx):
+            ok &= (row >= 0) & (row < self.num_classes[k])
+        for r in range(1, len(idx)):
+            fine = np.clip(stack[r], 0, self.num_classes[idx[r]] - 1)
+            ok &= self.parents[idx[r]][fine] == stack[r - 1]
+        return ok
+
+    def is_consistent(self, stack: np.ndarray,
+                      levels: Sequence[str] = LEVELS) -> bool:
+        """Whether every pixel of a label stack is a path of the taxonomy."""
+        return bool(self.consistency_mask(stack, levels).all())
+
+    # ------------------------------------------------------------ builders
+    @classmethod
+    def default(cls) -> 'Taxonomy':
+        """Numeric class names with the paper's counts.
+
+        Without a CSV the parent relation is unknown; every class maps to
+        background in the parent maps, so :meth:`consistency_mask` is only
+        meaningful with a real taxonomy (see :attr:`has_hierarchy`).
+        """
+        names = [[BACKGROUND_NAME] + [f'{lv}_class{i}' for i in range(1, n + 1)]
+                 for lv, n in zip(LEVELS, NUM_CROP_CLASSES)]
+        parents = [None] + [np.zeros(n + 1, dtype=np.int64)
+                            for n in NUM_CROP_CLASSES[1:]]
+        return cls(names, parents, None, source='default')
+
+    @property
+    def has_hierarchy(self) -> bool:
+        """False for the numeric fallback, whose parent maps are unknown."""
+        return self.source != 'default'
+
+    @classmethod
+    def from_csv(cls, path: str) -> 'Taxonomy':
+        """Load and validate a ``cascade_labels.csv`` file.
+
+        Raises:
+            TaxonomyError: With the file name, row and column when ids are not
+                integers, not contiguous, a class has two parents or names,
+                or the header lacks a level column.
+        """
+        if not osp.isfile(path):
+            raise TaxonomyError(f'{path}: taxonomy file not found')
+        with open(path, newline='', encoding='utf-8') as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            need = [f'{lv}_{c}' for lv in LEVELS for c in ('id', 'name')]
+            missing = [c for c in need if c not in header]
+            if missing:
+                raise TaxonomyError(f'{path}: missing columns {missing}; '
+                                    f'expected {need} (+ HCAT3_code)')
+            extra = [c for c in header if c.startswith('level')
+                     and c not in need]
+            if extra:
+                raise TaxonomyError(f'{path}: unexpected level columns {extra}'
+                                    f'; exactly {NUM_LEVELS} levels expected')
+            rows = list(reader)
+        if not rows:
+            raise TaxonomyError(f'{path}: no rows')
+
+        names: List[Dict[int, str]] = [dict() for _ in LEVELS]
+        parents: List[Dict[int, int]] = [dict() for _ in LEVELS]
+        codes: Dict[int, str] = {}
+        for line, row in enumerate(rows, start=2):
+            ids = []
+            for k, lv in enumerate(LEVELS):
+                raw = row[f'{lv}_id']
+                try:
+                    cid = int(raw)
+                except (TypeError, ValueError):
+                    raise TaxonomyError(
+                        f'{path}:{line}: {lv}_id {raw!r} is not an integer')
+                if cid < 1:
+                    raise TaxonomyError(f'{path}:{line}: {lv}_id {cid} < 1 '
+                                        f'(0 is reserved for background)')
+                name = (row[f'{lv}_name'] or '').strip()
+                if names[k].setdefault(cid, name) != name:
+                    raise TaxonomyError(
+                        f'{path}:{line}: {lv} id {cid} named {name!r} here '
+                        f'and {names[k][cid]!r} before')
+                if k > 0 and parents[k].setdefault(cid, ids[-1]) != ids[-1]:
+                    raise TaxonomyError(
+                        f'{path}:{line}: {lv} id {cid} has two parents '
+                        f'({parents[k][cid]} and {ids[-1]}); not a strict tree')
+                ids.append(cid)
+            if ids[-1] in codes:
+                raise TaxonomyError(f'{path}:{line}: {LEVELS[-1]} id '
+                                    f'{ids[-1]} listed twice')
+            codes[ids[-1]] = (row.get('HCAT3_code') or '').strip()
+
+        name_lists, parent_arrays = [], []
+        for k, lv in enumerate(LEVELS):
+            n = len(names[k])
+            if sorted(names[k]) != list(range(1, n + 1)):
+                gaps = sorted(set(range(1, max(names[k]) + 1)) - set(names[k]))
+                raise TaxonomyError(f'{path}: {lv} ids are not contiguous '
+                                    f'1..{max(names[k])}; missing {gaps}')
+            name_lists.append([BACKGROUND_NAME] +
+                              [names[k][i] for i in range(1, n + 1)])
+            if k == 0:
+                parent_arrays.append(None)
+            else:
+                arr = np.zeros(n + 1, dtype=np.int64)
+                for cid, par in parents[k].items():
+                    arr[cid] = par
+                parent_arrays.append(arr)
+        code_list = [''] + [codes[i] for i in range(1, len(codes) + 1)]
+        return cls(name_lists, parent_arrays, code_list, source=path)
+
+    def check_paper_counts(self) -> None:
+        """Raise :class:`TaxonomyError` unless the counts are (6, 36, 82, 101)."""
+        if self.num_crop_classes != NUM_CROP_CLASSES:
+            raise TaxonomyError(
+                f'{self.source}: class counts {self.num_crop_classes}, '
+                f'expected the paper\'s {NUM_CROP_CLASSES}')
+
+    def __repr__(self) -> str:
+        return (f'Taxonomy(source={self.source!r}, '
+                f'num_crop_classes={self.num_crop_classes})')
+
+
+def load_taxonomy(path: Optional[str] = None,
+                  require_paper_counts: bool = False) -> Taxonomy:
+    """Load a taxonomy CSV, or the numeric fallback when ``path`` is None.
+
+    Args:
+        path: A ``cascade_labels.csv`` file, or None.
+        require_paper_counts: Also require the paper's class counts.
+    """
+    tax = Taxonomy.default() if path is None else Taxonomy.from_csv(path)
+    if require_paper_counts:
+        tax.check_paper_counts()
+    return tax

@@ -1,0 +1,48 @@
+"""Shared pytest fixtures.
+
+``shared_reference`` gives the folder ``../shared/reference`` (beside the
+checkout) that holds the taxonomy, band statistics and reference vectors. In
+a user's clone it is absent and tests using it skip with the reason; under
+``CI=true`` its absence fails the test instead.
+"""
+import os
+import os.path as osp
+
+import pytest
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SHARED_REFERENCE = os.environ.get(
+    'H2CROP_SHARED_REFERENCE',
+    osp.join(osp.dirname(REPO_ROOT), 'shared', 'reference'))
+
+
+def _in_ci() -> bool:
+    return os.environ.get('CI', '').lower() in ('1', 'true', 'yes')
+
+
+def require_shared(*relpath: str) -> str:
+    """Return a path under the shared reference folder, or skip / fail.
+
+    Args:
+        *relpath: Path components below ``shared/reference``.
+    """
+    path = osp.join(SHARED_REFERENCE, *relpath)
+    if not osp.exists(path):
+        msg = (f'{path} is absent: the shared reference data lives beside '
+               'the development checkout, not in a user clone')
+        if _in_ci():
+            pytest.fail(msg + ' (CI=true requires it)')
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture
+def shared_reference() -> str:
+    """The ``shared/reference`` folder (skips, or fails under CI=true)."""
+    return require_shared()
+
+
+@pytest.fixture
+def taxonomy_csv() -> str:
+    """Path of the real ``cascade_labels.csv``."""
+    return require_shared('cascade_labels.csv')
