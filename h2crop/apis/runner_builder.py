@@ -1,0 +1,103 @@
+"""Turn command-line arguments and a config into a ready H2CropRunner."""
+import argparse
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.config import Config, ConfigDict, DictAction
+
+from h2crop.engine.dist import init_distributed
+from h2crop.registry import RUNNERS
+from h2crop.utils import register_all_modules
+
+
+def parse_cfg_options(parser: argparse.ArgumentParser) -> None:
+    """Add mmengine's ``--cfg-options key=value ...`` argument."""
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, e.g. '
+        'train_dataloader.batch_size=2 model.num_frames=6')
+
+
+def _set_amp(cfg: Config, dtype: str) -> None:
+    """Switch the optimizer wrapper to mixed precision for this device."""
+    wrapper = cfg.optim_wrapper
+    if torch.cuda.is_available():
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.dtype = dtype
+        wrapper.setdefault('loss_scale', 'dynamic')
+        return
+    if dtype != 'bfloat16':
+        raise SystemExit('--amp-dtype float16 needs CUDA (dynamic loss '
+                         'scaling on a GPU); on CPU use bfloat16 autocast '
+                         '(the --amp default)')
+    wrapper.type = 'AutocastOptimWrapper'
+    wrapper.dtype = 'bfloat16'
+    wrapper.pop('loss_scale', None)
+
+
+def prepare_cfg(args: argparse.Namespace, mode: str) -> Config:
+    """Load the config and apply the command-line choices.
+
+    Args:
+        args: Parsed arguments of tools/train.py or tools/test.py.
+        mode: ``'train'`` or ``'test'``.
+    """
+    cfg = Config.fromfile(args.config)
+    if getattr(args, 'cfg_options', None):
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.setdefault('default_scope', 'h2crop')
+    cfg.setdefault('runner_type', 'H2CropRunner')
+    cfg.launcher = args.launcher
+
+    if getattr(args, 'work_dir', None):
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if mode == 'train':
+        if getattr(args, 'amp', False):
+            _set_amp(cfg, args.amp_dtype)
+        if args.resume == 'auto':
+            cfg.resume = True
+            cfg.load_from = None
+        elif args.resume is not None:
+            cfg.resume = True
+            cfg.load_from = args.resume
+    elif mode == 'test':
+        # Weights only: never restore training state, never initialise from
+        # pretrained files (the checkpoint overwrites every weight).
+        cfg.load_from = args.checkpoint
+        cfg.resume = False
+        for key in ('train_dataloader', 'train_cfg', 'optim_wrapper',
+                    'param_scheduler', 'val_dataloader', 'val_cfg',
+                    'val_evaluator'):
+            cfg.pop(key, None)
+        hooks = list(cfg.get('custom_hooks', []) or [])
+        if getattr(args, 'out', None) or getattr(args, 'show_dir', None):
+            hooks.append(dict(type='PredictionWriterHook',
+                              out_dir=args.out, show_dir=args.show_dir))
+        cfg.custom_hooks = hooks
+        evaluators = cfg.test_evaluator if isinstance(
+            cfg.test_evaluator, list) else [cfg.test_evaluator]
+        for ev in evaluators:
+            if isinstance(ev, (dict, ConfigDict)) and ev.get(
+                    'output_dir') is None:
+                ev['output_dir'] = cfg.work_dir
+    else:
+        raise ValueError(f'mode must be train or test, got {mode!r}')
+    return cfg
+
+
+def build_runner_from_args(args: argparse.Namespace, mode: str,
+                           cfg: Optional[Config] = None):
+    """Initialise distribution (if asked), then build an H2CropRunner."""
+    register_all_modules(init_default_scope=False)
+    cfg = cfg or prepare_cfg(args, mode)
+    if cfg.launcher != 'none':
+        backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend')
+        if backend == 'nccl' and not torch.cuda.is_available():
+            backend = None  # the config's GPU default; follow the device
+        init_distributed(cfg.launcher, backend=backend)
+    return RUNNERS.build(cfg)

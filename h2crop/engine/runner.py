@@ -1,0 +1,112 @@
+"""The Runner of h2crop: mmengine's Runner fixed for current PyTorch and CPU DDP."""
+import os
+import os.path as osp
+from typing import Callable, Dict, Optional, Union
+
+import torch
+from mmengine.dist import master_only
+from mmengine.runner import Runner
+
+from h2crop.registry import RUNNERS
+from .checkpoint import _fsync_dir, as_trusted
+from .hooks import restore_rng_from_meta
+
+
+@RUNNERS.register_module()
+class H2CropRunner(Runner):
+    """mmengine Runner with resumable checkpoints, CPU DDP and strict loading.
+
+    * Local checkpoints (``load_from``, resume) are read through
+      :data:`h2crop.engine.checkpoint.TRUSTED_SCHEME`, which works with
+      torch >= 2.6 (``weights_only`` default); loading a model's weights for
+      testing is strict, so a checkpoint of another architecture fails instead
+      of silently leaving layers random.
+    * Checkpoints are written atomically (temporary file + rename).
+    * On resume the RNG states saved by :class:`H2CropCheckpointHook` are
+      restored after everything else, so training continues bit-for-bit.
+    * Under CPU data parallelism (gloo) the model wrapper gets
+      ``device_ids=None``; CPU modules reject device ids.
+    """
+
+    def __init__(self, *args, load_strict: bool = True, **kwargs) -> None:
+        self._load_strict = load_strict
+        self._resumed_meta: Optional[Dict] = None
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def from_cfg(cls, cfg) -> 'H2CropRunner':
+        """Build from a config, adding ``load_strict`` to mmengine's keys."""
+        cfg = cfg.copy()
+        strict = cfg.pop('load_strict', True)
+        runner = super().from_cfg(cfg)
+        runner._load_strict = strict
+        runner.cfg = cfg
+        return runner
+
+    # ----------------------------------------------------------- loading
+    def load_checkpoint(self,
+                        filename: str,
+                        map_location: Union[str, Callable] = 'cpu',
+                        strict: Optional[bool] = None,
+                        revise_keys: list = [(r'^module.', '')]):
+        """Load a checkpoint (trusted local scheme, strict by default)."""
+        strict = self._load_strict if strict is None else strict
+        checkpoint = super().load_checkpoint(
+            as_trusted(filename), map_location=map_location, strict=strict,
+            revise_keys=revise_keys)
+        self._resumed_meta = checkpoint.get('meta', {})
+        return checkpoint
+
+    def resume(self, filename: str, resume_optimizer: bool = True,
+               resume_param_scheduler: bool = True,
+               map_location: Union[str, Callable] = 'default') -> None:
+        """Resume training state, then restore the saved RNG states."""
+        super().resume(filename, resume_optimizer, resume_param_scheduler,
+                       map_location)
+        if self._resumed_meta and restore_rng_from_meta(self._resumed_meta):
+            self.logger.info('restored the RNG states of the checkpoint')
+        else:
+            self.logger.warning(
+                f'{filename} holds no RNG states: training continues with '
+                'freshly seeded generators (not bit-identical to an '
+                'uninterrupted run)')
+
+    # ----------------------------------------------------------- saving
+    @master_only
+    def save_checkpoint(self, out_dir: str, filename: str,
+                        file_client_args: Optional[dict] = None,
+                        save_optimizer: bool = True,
+                        save_param_scheduler: bool = True,
+                        meta: Optional[dict] = None, by_epoch: bool = True,
+                        backend_args: Optional[dict] = None):
+        """Save like mmengine, but atomically for local folders."""
+        local = file_client_args is None and (
+            backend_args is None or backend_args.get('backend') in
+            (None, 'local')) and '://' not in str(out_dir)
+        if not local:
+            return super().save_checkpoint(
+                out_dir, filename, file_client_args, save_optimizer,
+                save_param_scheduler, meta, by_epoch, backend_args)
+        tmp_name = f'.{filename}.{os.getpid()}.tmp'
+        tmp_path = osp.join(out_dir, tmp_name)
+        try:
+            super().save_checkpoint(out_dir, tmp_name, None, save_optimizer,
+                                    save_param_scheduler, meta, by_epoch,
+                                    backend_args)
+            with open(tmp_path, 'rb+') as f:
+                os.fsync(f.fileno())
+            os.replace(tmp_path, osp.join(out_dir, filename))
+        finally:
+            if osp.exists(tmp_path):
+                os.remove(tmp_path)
+        _fsync_dir(out_dir)
+
+    # ----------------------------------------------------------- DDP
+    def wrap_model(self, model_wrapper_cfg: Optional[Dict], model):
+        """Wrap for DDP; CPU processes get ``device_ids=None``."""
+        if self.distributed and not torch.cuda.is_available():
+            model_wrapper_cfg = dict(model_wrapper_cfg or {})
+            model_wrapper_cfg.setdefault('type', 'MMDistributedDataParallel')
+            model_wrapper_cfg['device_ids'] = None
+            model_wrapper_cfg.setdefault('broadcast_buffers', False)
+        return super().wrap_model(model_wrapper_cfg, model)

@@ -1,0 +1,46 @@
+"""Test a trained h2crop checkpoint (weights only; no training state).
+
+Examples::
+
+    python tools/test.py CONFIG work_dirs/x/best_mFscore_epoch_42.pth
+    python tools/test.py CONFIG CKPT --out preds/ --show-dir vis/
+    bash tools/dist_test.sh CONFIG CKPT 4
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from h2crop.apis import build_runner_from_args, parse_cfg_options  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test an h2crop model')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint with model weights')
+    parser.add_argument('--work-dir', help='folder for logs and metric '
+                        'files (default: work_dirs/<config name>)')
+    parser.add_argument('--out', help='write per-tile predictions (uint8 '
+                        'PNG per level) into this folder')
+    parser.add_argument('--show-dir', help='write visualisations (S2 '
+                        'colour composite, label, prediction) into this folder')
+    parse_cfg_options(parser)
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    runner = build_runner_from_args(args, mode='test')
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()

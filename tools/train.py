@@ -1,0 +1,52 @@
+"""Train an h2crop model.
+
+Examples::
+
+    python tools/train.py configs/hyper_benefits/crops_S2_H_P_jun.py
+    python tools/train.py CONFIG --resume                 # latest in work dir
+    python tools/train.py CONFIG --resume work_dirs/x/epoch_3.pth
+    bash tools/dist_train.sh CONFIG 4 --amp               # 4 processes
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from h2crop.apis import build_runner_from_args, parse_cfg_options  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train an h2crop model')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--work-dir', help='folder for logs and checkpoints '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument(
+        '--resume', nargs='?', const='auto', default=None, metavar='CKPT',
+        help='resume training state from CKPT, or from the latest checkpoint '
+        'of the work dir when CKPT is omitted')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: bf16 autocast (CUDA or CPU)')
+    parser.add_argument('--amp-dtype', choices=('bfloat16', 'float16'),
+                        default='bfloat16',
+                        help='with --amp: float16 uses dynamic loss scaling '
+                        '(CUDA only)')
+    parse_cfg_options(parser)
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    runner = build_runner_from_args(args, mode='train')
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
