@@ -26,8 +26,6 @@ INSTALL_REQUIRES = [
     'numpy>=1.24',
     'prettytable>=3.0',
     'matplotlib>=3.7',
-    'ftfy',
-    'regex',
 ]
 
 setup(
