@@ -19,6 +19,42 @@ def parse_cfg_options(parser: argparse.ArgumentParser) -> None:
         'train_dataloader.batch_size=2 model.num_frames=6')
 
 
+#: Top-level config keys that ``--cfg-options`` propagates to every place
+#: that uses them (old-style configs resolve variables at parse time, so
+#: overriding only the variable would not reach the dataloaders).
+SHARED_KEYS = ('data_root', 'taxonomy')
+_LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+_EVALUATORS = ('val_evaluator', 'test_evaluator')
+
+
+def propagate_shared_options(cfg: Config, options: dict) -> None:
+    """Apply ``data_root`` / ``taxonomy`` overrides wherever they are used.
+
+    ``data_root`` goes to every dataloader's dataset; ``taxonomy`` to every
+    dataset, the model and every evaluator.
+    """
+    def datasets():
+        for name in _LOADERS:
+            loader = cfg.get(name)
+            if isinstance(loader, (dict, ConfigDict)) and 'dataset' in loader:
+                yield loader['dataset']
+
+    if 'data_root' in options:
+        for ds in datasets():
+            ds['data_root'] = options['data_root']
+    if 'taxonomy' in options:
+        value = options['taxonomy']
+        for ds in datasets():
+            ds['taxonomy'] = value
+        if isinstance(cfg.get('model'), (dict, ConfigDict)):
+            cfg.model['taxonomy'] = value
+        for name in _EVALUATORS:
+            evs = cfg.get(name)
+            for ev in (evs if isinstance(evs, list) else [evs]):
+                if isinstance(ev, (dict, ConfigDict)):
+                    ev['taxonomy'] = value
+
+
 def _set_amp(cfg: Config, dtype: str) -> None:
     """Switch the optimizer wrapper to mixed precision for this device."""
     wrapper = cfg.optim_wrapper
@@ -46,6 +82,7 @@ def prepare_cfg(args: argparse.Namespace, mode: str) -> Config:
     cfg = Config.fromfile(args.config)
     if getattr(args, 'cfg_options', None):
         cfg.merge_from_dict(args.cfg_options)
+        propagate_shared_options(cfg, args.cfg_options)
     cfg.setdefault('default_scope', 'h2crop')
     cfg.setdefault('runner_type', 'H2CropRunner')
     cfg.launcher = args.launcher

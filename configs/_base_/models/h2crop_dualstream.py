@@ -1,0 +1,38 @@
+# The paper's dual-stream model (SPEC §4): Video-Swin S2 encoder initialised
+# from AgriFM, EnMAP spectral-spatial encoder, fusion decoder and four
+# cascaded level heads. This base holds every input (S2 + EnMAP + prior) and
+# the June window; experiment configs switch inputs, window and levels.
+# Channel counts (skips, fused feature, head inputs, classes) are derived in
+# code from these choices and the taxonomy.
+model = dict(
+    type='H2CropSegmentor',
+    modalities=('s2', 'enmap', 'prior'),
+    levels=('level1', 'level2', 'level3', 'level4'),
+    num_frames=6,
+    # cascade_labels.csv of the dataset; None: the paper's class counts.
+    taxonomy=None,
+    # mean / std: the dataset's band statistics (experiment configs).
+    data_preprocessor=dict(type='H2CropDataPreprocessor',
+                           cutmix=dict(prob=0.5, ratio_range=(0.5, 1.0))),
+    s2_encoder=dict(
+        type='S2TemporalSwin',
+        in_channels=10,
+        embed_dims=128,
+        patch_size=(2, 4, 4),
+        depths=(2, 2, 18, 2),
+        num_heads=(4, 8, 16, 32),
+        window_size=(8, 7, 7),
+        mlp_ratio=4.,
+        qkv_bias=True,
+        drop_path_rate=0.2,
+        with_cp=False,
+        init_cfg=dict(type='AgriFM', checkpoint='checkpoints/AgriFM.pth',
+                      patch_kernel_policy='reinit')),
+    enmap_encoder=dict(
+        type='EnMAPSpectralSpatialEncoder',
+        img_size=64,
+        spatial_vit=dict(embed_dims=768, num_heads=12, num_layers=6),
+        spectral_vit=dict(pool_size=4, num_heads=8, num_layers=6),
+        out_channels=128),
+    neck=dict(type='FusionDecoder', norm_cfg=dict(type='BN')),
+    head=dict(type='CascadeHeads'))
