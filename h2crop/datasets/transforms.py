@@ -1,0 +1,200 @@
+"""Data transforms of the H2Crop pipeline.
+
+A pipeline works on a ``results`` dict. :class:`LoadH2CropH5` fills it from
+the options the dataset put there (``h5_path``, ``modalities``,
+``end_month``, ``levels``, ``num_classes``) with raw arrays::
+
+    's2'         int16 (T, 10, H, W)
+    'enmap'      int16 (218, H/3, W/3)        (when requested)
+    'prior'      uint8 (L, H, W)              (when requested)
+    'gt_sem_seg' uint8 (L, H, W)
+
+:class:`H2CropRandomFlipRotate` flips / rotates all of them alike and
+:class:`PackH2CropInputs` turns them into the sample structure of
+``notes/INTERFACES.md`` (``inputs`` dict + ``SegDataSample``). Values stay
+int16 / uint8; normalisation happens batched in the data preprocessor.
+"""
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+
+from h2crop.constants import ENMAP, LEVELS, MODALITIES, PRIOR, S2, level_index
+from h2crop.registry import TRANSFORMS
+from .h5io import read_tile, LABEL
+
+#: ``results`` key of the label stack (mmseg's name).
+GT_KEY = 'gt_sem_seg'
+#: Keys of arrays that live on the pixel grid (all spatial transforms apply).
+SPATIAL_KEYS = (S2, ENMAP, PRIOR, GT_KEY)
+#: Metainfo keys copied into the SegDataSample by default.
+META_KEYS = ('sample_id', 'h5_path', 'levels', 'end_month', 'ori_shape',
+             'img_shape', 'flip', 'flip_direction', 'vflip', 'hflip',
+             'rot90_k')
+
+
+@TRANSFORMS.register_module()
+class LoadH2CropH5(BaseTransform):
+    """Read one tile: only the months, levels and modalities asked for.
+
+    Required keys: ``h5_path``, ``modalities``, ``end_month``, ``levels``;
+    optional ``num_classes`` (per requested level, background included; ids
+    are then range-checked). Added keys: ``'s2'``, ``'gt_sem_seg'``,
+    ``'enmap'`` / ``'prior'`` when requested, ``ori_shape``, ``img_shape``.
+
+    The file is opened and closed within the call, so the transform is safe
+    in forked DataLoader workers.
+
+    Args:
+        tile_size: Expected tile side; None accepts any size (taken from the
+            label, must be a multiple of 3).
+
+    Raises:
+        H2CropDataError: Naming the file and key for a missing, truncated or
+            corrupt tile or one with unexpected content.
+    """
+
+    def __init__(self, tile_size: Optional[int] = None) -> None:
+        self.tile_size = tile_size
+
+    def transform(self, results: Dict) -> Dict:
+        modalities = results.get('modalities', MODALITIES)
+        levels = results.get('levels', LEVELS)
+        arrays = read_tile(results['h5_path'], modalities,
+                           end_month=results.get('end_month', 12),
+                           level_indices=[level_index(lv) for lv in levels],
+                           num_classes=results.get('num_classes'),
+                           tile_size=self.tile_size)
+        results[S2] = arrays[S2]
+        results[GT_KEY] = arrays[LABEL]
+        for key in (ENMAP, PRIOR):
+            if key in arrays:
+                results[key] = arrays[key]
+        shape = tuple(arrays[LABEL].shape[-2:])
+        results['ori_shape'] = shape
+        results['img_shape'] = shape
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(tile_size={self.tile_size})'
+
+
+@TRANSFORMS.register_module()
+class H2CropRandomFlipRotate(BaseTransform):
+    """Random vertical flip, horizontal flip and 90-degree rotation.
+
+    The same operation is applied to every S2 month, EnMAP (on its own 1/3
+    grid, which is exact since the tile side is a multiple of 3), every label
+    level and every prior level. Order: vertical flip (rows reversed), then
+    horizontal flip (columns reversed), then ``np.rot90`` by ``k`` quarter
+    turns counter-clockwise in the (H, W) plane. All three are composed into
+    one view and copied once into a contiguous array.
+
+    Added keys: ``vflip`` (bool), ``hflip`` (bool), ``rot90_k`` (0..3),
+    ``flip`` (bool), ``flip_direction`` (list of 'vertical'/'horizontal'),
+    updated ``img_shape``.
+
+    Args:
+        vflip_prob: Probability of a vertical flip.
+        hflip_prob: Probability of a horizontal flip.
+        rotate_prob: Probability of a rotation by k * 90 degrees, k drawn
+            uniformly from {1, 2, 3}.
+    """
+
+    def __init__(self,
+                 vflip_prob: float = 0.5,
+                 hflip_prob: float = 0.5,
+                 rotate_prob: float = 0.5) -> None:
+        for name, p in (('vflip_prob', vflip_prob), ('hflip_prob', hflip_prob),
+                        ('rotate_prob', rotate_prob)):
+            if not 0 <= p <= 1:
+                raise ValueError(f'{name}={p} is not a probability')
+        self.vflip_prob = vflip_prob
+        self.hflip_prob = hflip_prob
+        self.rotate_prob = rotate_prob
+
+    def transform(self, results: Dict) -> Dict:
+        vflip = bool(np.random.rand() < self.vflip_prob)
+        hflip = bool(np.random.rand() < self.hflip_prob)
+        k = int(np.random.randint(1, 4)) if np.random.rand() < \
+            self.rotate_prob else 0
+        return self.apply(results, vflip, hflip, k)
+
+    @staticmethod
+    def apply(results: Dict, vflip: bool, hflip: bool, k: int) -> Dict:
+        """Apply the given flips/rotation to every spatial array."""
+        if vflip or hflip or k % 4:
+            for key in SPATIAL_KEYS:
+                if key not in results:
+                    continue
+                view = results[key]  # (..., H, W)
+                if vflip:
+                    view = view[..., ::-1, :]
+                if hflip:
+                    view = view[..., ::-1]
+                if k % 4:
+                    view = np.rot90(view, k, axes=(-2, -1))
+                results[key] = np.ascontiguousarray(view)
+        results['vflip'] = vflip
+        results['hflip'] = hflip
+        results['rot90_k'] = k % 4
+        results['flip'] = vflip or hflip
+        results['flip_direction'] = [
+            d for d, on in (('vertical', vflip), ('horizontal', hflip)) if on]
+        if GT_KEY in results:
+            results['img_shape'] = tuple(results[GT_KEY].shape[-2:])
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(vflip_prob={self.vflip_prob}, '
+                f'hflip_prob={self.hflip_prob}, '
+                f'rotate_prob={self.rotate_prob})')
+
+
+@TRANSFORMS.register_module()
+class PackH2CropInputs(BaseTransform):
+    """Pack arrays into ``dict(inputs=..., data_samples=SegDataSample)``.
+
+    Output (``L`` requested levels, ``T`` months)::
+
+        inputs = {'s2': int16 (T, 10, H, W), 'enmap': int16 (218, H/3, W/3),
+                  'prior': uint8 (L, H, W)}     # only the modalities present
+        data_samples.gt_sem_seg = PixelData(data=uint8 (L, H, W))
+
+    Tensors share memory with the (contiguous) arrays; no copy is made unless
+    an array is not contiguous.
+
+    Args:
+        meta_keys: Keys of ``results`` copied into the sample's metainfo
+            when present.
+    """
+
+    def __init__(self, meta_keys: Sequence[str] = META_KEYS) -> None:
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: Dict) -> Dict:
+        if S2 not in results:
+            raise KeyError(f'PackH2CropInputs: no {S2!r} in results; put '
+                           'LoadH2CropH5 first in the pipeline')
+        inputs = {key: _to_tensor(results[key]) for key in MODALITIES
+                  if key in results}
+        sample = SegDataSample()
+        if GT_KEY in results:
+            sample.gt_sem_seg = PixelData(data=_to_tensor(results[GT_KEY]))
+        sample.set_metainfo({key: results[key] for key in self.meta_keys
+                             if key in results})
+        return dict(inputs=inputs, data_samples=sample)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(meta_keys={self.meta_keys})'
+
+
+def _to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """Wrap an array as a tensor, copying only if it is not contiguous."""
+    if not arr.flags.c_contiguous or not arr.flags.writeable:
+        arr = np.ascontiguousarray(arr).copy() if not arr.flags.writeable \
+            else np.ascontiguousarray(arr)
+    return torch.from_numpy(arr)

@@ -1,0 +1,158 @@
+"""Throughput of the H2Crop training data pipeline.
+
+Builds the training pipeline (``LoadH2CropH5`` -> ``H2CropRandomFlipRotate``
+-> ``PackH2CropInputs``) at full size with S2, EnMAP and priors, for the Dec
+(12 months) and jun (6 months) windows, and reports ms/sample and samples/s
+with 0 DataLoader workers (in-process, one torch thread) and with N workers.
+Without ``--data-root`` it first writes uncompressed synthetic tiles to a
+temporary folder. Files are read once before timing so they sit in the page
+cache.
+
+Example::
+
+    python tools/analysis_tools/benchmark_data.py --num-samples 32 --workers 2
+"""
+import argparse
+import os.path as osp
+import sys
+import tempfile
+import time
+from typing import Callable, Dict, List, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))
+
+from h2crop.constants import (H5_DIR, H5_SUFFIX, LEVELS,  # noqa: E402
+                              MODALITIES, MONTH_WINDOWS, TILE_SIZE)
+from h2crop.datasets import H2CropDataset  # noqa: E402
+from h2crop.datasets.h2crop_dataset import read_split_list  # noqa: E402
+from h2crop.datasets.synthetic import make_synthetic_dataset  # noqa: E402
+
+TRAIN_PIPELINE = [
+    dict(type='LoadH2CropH5'),
+    dict(type='H2CropRandomFlipRotate'),
+    dict(type='PackH2CropInputs'),
+]
+
+
+def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--data-root', help='data root with h5_data/ and the '
+                        'split list; default: synthetic tiles in a temp dir')
+    parser.add_argument('--ann-file', default='data_lists/train.txt',
+                        help='split list (relative: data root, then CWD)')
+    parser.add_argument('--num-samples', type=int, default=32,
+                        help='synthetic tiles to write (no --data-root)')
+    parser.add_argument('--size', type=int, default=TILE_SIZE,
+                        help='synthetic tile side (no --data-root)')
+    parser.add_argument('--workers', type=int, default=2,
+                        help='DataLoader workers for the second measurement')
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--epochs', type=int, default=3,
+                        help='passes over the tiles per measurement')
+    parser.add_argument('--end-months', type=int, nargs='+',
+                        default=[MONTH_WINDOWS['Dec'], MONTH_WINDOWS['jun']])
+    parser.add_argument('--seed', type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def warm_page_cache(paths: Sequence[str]) -> None:
+    """Read every file once so that timings see the page cache."""
+    for path in paths:
+        with open(path, 'rb') as f:
+            while f.read(1 << 24):
+                pass
+
+
+def time_in_process(get_item: Callable[[int], object], length: int,
+                    epochs: int) -> float:
+    """Seconds per sample of ``get_item`` over ``epochs`` passes."""
+    get_item(0)  # warm-up (imports, first allocations)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for i in range(length):
+            get_item(i)
+    return (time.perf_counter() - start) / (epochs * length)
+
+
+def _collate(batch: List) -> List:
+    return batch
+
+
+def time_workers(dataset, workers: int, batch_size: int,
+                 epochs: int) -> float:
+    """Seconds per sample through a DataLoader, worker start-up excluded."""
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True,
+                        num_workers=workers, collate_fn=_collate,
+                        persistent_workers=workers > 0)
+    for _ in loader:  # first epoch starts the workers
+        pass
+    count = 0
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for batch in loader:
+            count += len(batch)
+    return (time.perf_counter() - start) / count
+
+
+def benchmark(data_root: str, ann_file: str, end_months: Sequence[int],
+              workers: int, batch_size: int, epochs: int) -> List[Dict]:
+    """Measure each window with 0 and ``workers`` workers; one row each."""
+    rows = []
+    for end_month in end_months:
+        dataset = H2CropDataset(data_root=data_root, ann_file=ann_file,
+                                modalities=MODALITIES, end_month=end_month,
+                                levels=LEVELS, pipeline=TRAIN_PIPELINE)
+        for n in sorted({0, workers}):
+            if n == 0:
+                sec = time_in_process(dataset.__getitem__, len(dataset),
+                                      epochs)
+            else:
+                sec = time_workers(dataset, n, batch_size, epochs)
+            rows.append(dict(end_month=end_month, workers=n,
+                             ms_per_sample=sec * 1e3,
+                             samples_per_s=1.0 / sec))
+    return rows
+
+
+def main(argv: Sequence[str] = None) -> List[Dict]:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    np.random.seed(args.seed)
+    with tempfile.TemporaryDirectory(prefix='h2crop_bench_') as tmp:
+        data_root = args.data_root
+        if data_root is None:
+            data_root = tmp
+            print(f'writing {args.num_samples} synthetic {args.size}px '
+                  f'tiles to {tmp} ...')
+            make_synthetic_dataset(tmp, args.num_samples, size=args.size,
+                                   seed=args.seed)
+            ann_file = osp.join(tmp, 'data_lists', 'all.txt')
+            with open(ann_file, 'w') as f:
+                f.write(''.join(f'synthetic_{i:06d}\n'
+                                for i in range(args.num_samples)))
+        else:
+            ann_file = args.ann_file
+        probe = H2CropDataset(data_root=data_root, ann_file=ann_file,
+                              pipeline=[], lazy_init=True)
+        ids = read_split_list(probe.ann_file)
+        warm_page_cache([osp.join(data_root, H5_DIR, sid + H5_SUFFIX)
+                         for sid in ids])
+        print(f'{len(ids)} tiles, modalities {MODALITIES}, levels '
+              f'{len(LEVELS)}, torch threads {torch.get_num_threads()}')
+        rows = benchmark(data_root, ann_file, args.end_months, args.workers,
+                         args.batch_size, args.epochs)
+    print(f'{"end_month":>9} {"workers":>7} {"ms/sample":>10} '
+          f'{"samples/s":>10}')
+    for r in rows:
+        print(f'{r["end_month"]:>9} {r["workers"]:>7} '
+              f'{r["ms_per_sample"]:>10.2f} {r["samples_per_s"]:>10.1f}')
+    return rows
+
+
+if __name__ == '__main__':
+    main()
