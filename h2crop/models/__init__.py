@@ -1,1 +1,23 @@
-"""h2crop.models."""
+"""h2crop.models: encoders, decoder, heads, segmentor, preprocessor, weights.
+
+Importing this package registers every model component in
+``h2crop.registry.MODELS`` (and the AgriFM initializer in
+``WEIGHT_INITIALIZERS``).
+"""
+from . import weights
+from .backbones import S2TemporalSwin
+from .backbones.enmap_encoder import EnMAPSpectralSpatialEncoder
+from .data_preprocessor import H2CropDataPreprocessor
+from .heads import CascadeHeads
+from .necks import FusionDecoder
+from .original_layout import (convert_original_state_dict,
+                              load_original_checkpoint,
+                              to_original_state_dict)
+from .segmentors import H2CropSegmentor
+
+__all__ = [
+    'S2TemporalSwin', 'EnMAPSpectralSpatialEncoder', 'H2CropDataPreprocessor',
+    'FusionDecoder', 'CascadeHeads', 'H2CropSegmentor', 'weights',
+    'convert_original_state_dict', 'to_original_state_dict',
+    'load_original_checkpoint'
+]

@@ -1,0 +1,4 @@
+"""Classification heads of h2crop."""
+from .cascade_heads import CascadeHeads
+
+__all__ = ['CascadeHeads']

@@ -1,0 +1,161 @@
+"""Cascade of per-level classification heads (SPEC §4.4)."""
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+from h2crop.constants import LEVELS
+from h2crop.registry import MODELS
+
+
+@MODELS.register_module()
+class CascadeHeads(BaseModule):
+    """One head per taxonomy level, each fed the previous level's logits.
+
+    The input of the head of the i-th configured level is
+    cat[F, raw logits of the (i-1)-th configured level (absent for the
+    first), one-hot prior of this level with N_k + 1 classes (only with
+    priors)]. Each head is Conv3x3(E -> E//2) -> ReLU -> Conv1x1(E//2 ->
+    N_k + 1). With a single level (the independent-head ablation) no logits
+    are passed on.
+
+    Args:
+        in_channels: Channels of the feature F (derived from the neck).
+        num_classes: Classes per configured level, background included.
+        levels: Level names, coarse to fine, a subset of ``LEVELS``.
+        with_prior: Whether the one-hot prior of each level is appended.
+        loss_weight: Weight of every level's cross-entropy (scalar or one
+            per level).
+        init_cfg: mmengine init config.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 num_classes: Sequence[int],
+                 levels: Sequence[str] = LEVELS,
+                 with_prior: bool = False,
+                 loss_weight: Union[float, Sequence[float]] = 1.0,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        levels = tuple(levels)
+        if not levels:
+            raise ValueError('CascadeHeads needs at least one level')
+        unknown = [lv for lv in levels if lv not in LEVELS]
+        if unknown:
+            raise ValueError(f'unknown levels {unknown}; expected a subset '
+                             f'of {LEVELS}')
+        if list(levels) != sorted(levels, key=LEVELS.index) or len(
+                set(levels)) != len(levels):
+            raise ValueError(f'levels {levels} must be distinct and ordered '
+                             'coarse to fine')
+        if len(num_classes) != len(levels):
+            raise ValueError(f'num_classes {tuple(num_classes)} has '
+                             f'{len(num_classes)} entries for levels {levels}')
+        if isinstance(loss_weight, (int, float)):
+            loss_weight = [float(loss_weight)] * len(levels)
+        if len(loss_weight) != len(levels):
+            raise ValueError(f'loss_weight {loss_weight} does not match '
+                             f'levels {levels}')
+        self.in_channels = in_channels
+        self.levels = levels
+        self.num_classes = tuple(int(n) for n in num_classes)
+        self.with_prior = with_prior
+        self.loss_weight = tuple(float(w) for w in loss_weight)
+        self.heads = nn.ModuleDict()
+        previous = 0
+        for level, n_cls in zip(levels, self.num_classes):
+            head_in = in_channels + previous + (n_cls if with_prior else 0)
+            self.heads[level] = nn.Sequential(OrderedDict(
+                hidden=nn.Conv2d(head_in, head_in // 2, 3, padding=1),
+                act=nn.ReLU(inplace=True),
+                conv_seg=nn.Conv2d(head_in // 2, n_cls, 1)))
+            previous = n_cls
+
+    @property
+    def head_in_channels(self) -> tuple:
+        """Input channels of each level's head."""
+        return tuple(h.hidden.in_channels for h in self.heads.values())
+
+    def forward(self,
+                feature: torch.Tensor,
+                prior: Optional[torch.Tensor] = None
+                ) -> Dict[str, torch.Tensor]:
+        """Run the cascade.
+
+        Args:
+            feature: F of shape (B, in_channels, H, W).
+            prior: Integer class ids (B, L, H, W), rows in ``levels`` order;
+                required iff ``with_prior``.
+
+        Returns:
+            dict level name -> logits (B, N_k + 1, H, W).
+        """
+        if self.with_prior:
+            if prior is None:
+                raise ValueError('CascadeHeads was built with_prior=True '
+                                 'but no prior was given')
+            expected = (feature.shape[0], len(self.levels),
+                        *feature.shape[-2:])
+            if tuple(prior.shape) != expected:
+                raise ValueError(f'prior must have shape {expected} (B, L, '
+                                 f'H, W), got {tuple(prior.shape)}')
+        elif prior is not None:
+            raise ValueError('CascadeHeads was built with_prior=False but a '
+                             'prior was given')
+        outputs: Dict[str, torch.Tensor] = {}
+        previous: Optional[torch.Tensor] = None
+        for idx, level in enumerate(self.levels):
+            parts = [feature]
+            if previous is not None:
+                parts.append(previous)  # raw, not detached
+            if self.with_prior:
+                parts.append(self._one_hot(prior[:, idx], idx, feature.dtype))
+            logits = self.heads[level](torch.cat(parts, dim=1))
+            outputs[level] = logits  # (B, N_k + 1, H, W)
+            previous = logits
+        return outputs
+
+    def _one_hot(self, ids: torch.Tensor, idx: int,
+                 dtype: torch.dtype) -> torch.Tensor:
+        """(B, H, W) ids -> (B, N_k + 1, H, W) one-hot of ``dtype``."""
+        n_cls = self.num_classes[idx]
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= n_cls):
+            raise ValueError(
+                f'prior of {self.levels[idx]} has ids in '
+                f'[{int(ids.min())}, {int(ids.max())}], expected 0..'
+                f'{n_cls - 1}')
+        one_hot = F.one_hot(ids.long(), n_cls)  # (B, H, W, N)
+        return one_hot.permute(0, 3, 1, 2).to(dtype)  # (B, N, H, W)
+
+    def loss(self, logits: Dict[str, torch.Tensor],
+             gt: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Cross-entropy per level, averaged over all pixels.
+
+        Background (id 0) is an ordinary class, as in the paper.
+
+        Args:
+            logits: Output of :meth:`forward`.
+            gt: Label ids (B, L, H, W), rows in ``levels`` order.
+
+        Returns:
+            dict ``loss_<level>`` (summed by mmengine into the total) and
+            ``acc_<level>`` (pixel accuracy in %, not a loss).
+        """
+        first = logits[self.levels[0]]
+        expected = (first.shape[0], len(self.levels), *first.shape[-2:])
+        if tuple(gt.shape) != expected:
+            raise ValueError(f'gt_sem_seg must stack to {expected} (B, L, H,'
+                             f' W), got {tuple(gt.shape)}')
+        losses: Dict[str, torch.Tensor] = {}
+        for idx, level in enumerate(self.levels):
+            target = gt[:, idx].long()  # (B, H, W)
+            pred = logits[level]
+            losses[f'loss_{level}'] = self.loss_weight[idx] * F.cross_entropy(
+                pred.float(), target)
+            with torch.no_grad():
+                losses[f'acc_{level}'] = (pred.argmax(1) == target).float(
+                ).mean() * 100
+        return losses

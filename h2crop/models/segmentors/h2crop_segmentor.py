@@ -1,0 +1,208 @@
+"""The H2Crop segmentor: S2 (+ EnMAP) (+ prior) -> per-level crop maps."""
+import copy
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.model import BaseDataPreprocessor, BaseModel
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+
+from h2crop.constants import ENMAP, LEVELS, MODALITIES, PRIOR, S2
+from h2crop.registry import MODELS
+from h2crop.taxonomy import load_taxonomy
+
+
+def _fill(cfg: dict, key: str, value, owner: str) -> None:
+    """Set a derived ``cfg[key]``; a value already given must agree."""
+    if key in cfg and cfg[key] is not None:
+        given = cfg[key]
+        same = (tuple(given) == tuple(value) if isinstance(
+            value, (list, tuple)) else given == value)
+        if not same:
+            raise ValueError(f'{owner}.{key}={given!r} contradicts the value '
+                             f'{value!r} derived from the model; leave it out '
+                             'of the config')
+    cfg[key] = value
+
+
+@MODELS.register_module()
+class H2CropSegmentor(BaseModel):
+    """Hierarchical crop segmentor of the H2Crop paper.
+
+    S2 monthly series -> :class:`S2TemporalSwin` -> :class:`FusionDecoder`
+    (+ EnMAP -> :class:`EnMAPSpectralSpatialEncoder`) -> feature F ->
+    :class:`CascadeHeads` (+ one-hot prior). Every channel count of the neck
+    and heads is derived here from the encoders and the taxonomy; configs
+    only choose architectures, modalities, levels and the month window.
+
+    Args:
+        s2_encoder: Config of the S2 encoder (``num_frames`` is filled in).
+        neck: Config of the decoder (channels are filled in).
+        head: Config of the heads (``in_channels``, ``num_classes``,
+            ``levels`` and ``with_prior`` are filled in).
+        enmap_encoder: Config of the EnMAP encoder; required iff ``'enmap'``
+            is in ``modalities``.
+        modalities: Subset of ``('s2', 'enmap', 'prior')``; S2 is required.
+        levels: Taxonomy levels predicted, coarse to fine (any subset).
+        num_frames: Months T of the window (January .. month T); inputs must
+            have exactly T months.
+        taxonomy: Path of ``cascade_labels.csv`` or None for the paper's
+            class counts.
+        data_preprocessor: Config of the data preprocessor (e.g.
+            ``H2CropDataPreprocessor``); None uses mmengine's plain one.
+        init_cfg: mmengine init config.
+    """
+
+    def __init__(self,
+                 s2_encoder: dict,
+                 neck: dict,
+                 head: dict,
+                 enmap_encoder: Optional[dict] = None,
+                 modalities: Sequence[str] = (S2, ),
+                 levels: Sequence[str] = LEVELS,
+                 num_frames: int = 6,
+                 taxonomy: Optional[str] = None,
+                 data_preprocessor: Optional[Union[dict, torch.nn.Module]] = None,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = MODELS.build(data_preprocessor)
+        elif data_preprocessor is None:
+            data_preprocessor = BaseDataPreprocessor()
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        modalities = tuple(modalities)
+        bad = [m for m in modalities if m not in MODALITIES]
+        if bad or S2 not in modalities or len(set(modalities)) != len(
+                modalities):
+            raise ValueError(f'modalities {modalities} must be distinct, '
+                             f'include {S2!r} and be drawn from {MODALITIES}')
+        if (ENMAP in modalities) != (enmap_encoder is not None):
+            raise ValueError(
+                f'modalities {modalities} and enmap_encoder disagree: give an '
+                f'enmap_encoder config exactly when {ENMAP!r} is used')
+        self.modalities = modalities
+        self.levels = tuple(levels)
+        self.num_frames = int(num_frames)
+        self.taxonomy = load_taxonomy(taxonomy)
+        all_classes = self.taxonomy.num_classes
+        for lv in self.levels:
+            if lv not in LEVELS:
+                raise ValueError(f'unknown level {lv!r}; expected {LEVELS}')
+        num_classes = [all_classes[LEVELS.index(lv)] for lv in self.levels]
+
+        s2_cfg = copy.deepcopy(dict(s2_encoder))
+        _fill(s2_cfg, 'num_frames', self.num_frames, 's2_encoder')
+        self.s2_encoder = MODELS.build(s2_cfg)
+        if enmap_encoder is not None:
+            self.enmap_encoder = MODELS.build(copy.deepcopy(dict(enmap_encoder)))
+            enmap_channels = self.enmap_encoder.out_channels
+        else:
+            self.enmap_encoder = None
+            enmap_channels = None
+
+        neck_cfg = copy.deepcopy(dict(neck))
+        skips = tuple(self.s2_encoder.feature_channels[:3])
+        _fill(neck_cfg, 'in_channels', self.s2_encoder.encoder_channels,
+              'neck')
+        _fill(neck_cfg, 'skip_channels', skips, 'neck')
+        _fill(neck_cfg, 'enmap_channels', enmap_channels, 'neck')
+        self.neck = MODELS.build(neck_cfg)
+
+        head_cfg = copy.deepcopy(dict(head))
+        _fill(head_cfg, 'in_channels', self.neck.out_channels, 'head')
+        _fill(head_cfg, 'num_classes', tuple(num_classes), 'head')
+        _fill(head_cfg, 'levels', self.levels, 'head')
+        _fill(head_cfg, 'with_prior', PRIOR in modalities, 'head')
+        self.head = MODELS.build(head_cfg)
+
+    # ------------------------------------------------------------ helpers
+    def _check_inputs(self, inputs: Dict[str, torch.Tensor]) -> None:
+        missing = [m for m in self.modalities if m not in inputs]
+        if missing:
+            raise KeyError(f'inputs lack modalities {missing}; the model was '
+                           f'built for {self.modalities}, got keys '
+                           f'{sorted(inputs)}')
+        s2 = inputs[S2]
+        if s2.dim() != 5 or s2.shape[1] != self.num_frames:
+            raise ValueError(
+                f'inputs[{S2!r}] must be (B, T={self.num_frames}, C, H, W) '
+                f'(the month window this model was built for), got '
+                f'{tuple(s2.shape)}')
+
+    def extract_feat(self, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """Encoders + decoder.
+
+        Args:
+            inputs: ``'s2'`` (B, T, C, H, W) float, ``'enmap'``
+                (B, 218, H/3, W/3) float when used.
+
+        Returns:
+            Feature F (B, neck.out_channels, H, W).
+        """
+        self._check_inputs(inputs)
+        s2 = inputs[S2]
+        enc = self.s2_encoder(s2)
+        enmap_feature = None
+        if self.enmap_encoder is not None:
+            enmap_feature = self.enmap_encoder(inputs[ENMAP])
+        return self.neck(enc['features_list'], enc['encoder_features'],
+                         tuple(s2.shape[-2:]), enmap_feature)
+
+    def _forward_logits(self, inputs: Dict[str, torch.Tensor]
+                        ) -> Dict[str, torch.Tensor]:
+        feature = self.extract_feat(inputs)
+        prior = inputs[PRIOR] if PRIOR in self.modalities else None
+        return self.head(feature, prior)
+
+    @staticmethod
+    def _stack_gt(data_samples: List[SegDataSample]) -> torch.Tensor:
+        if not data_samples:
+            raise ValueError('mode="loss" needs data_samples with gt_sem_seg')
+        return torch.stack([s.gt_sem_seg.data for s in data_samples]).long()
+
+    # ------------------------------------------------------------ forward
+    def forward(self,
+                inputs: Dict[str, torch.Tensor],
+                data_samples: Optional[List[SegDataSample]] = None,
+                mode: str = 'tensor'
+                ) -> Union[Dict[str, torch.Tensor], List[SegDataSample]]:
+        """Run the model.
+
+        Args:
+            inputs: Preprocessed batch: ``'s2'`` (B, T, 10, H, W) float,
+                ``'enmap'`` (B, 218, H/3, W/3) float, ``'prior'`` (B, L, H, W)
+                int, for the configured modalities.
+            data_samples: Samples with ``gt_sem_seg`` (L, H, W).
+            mode: ``'loss'`` -> dict of losses; ``'predict'`` -> samples with
+                ``pred_sem_seg`` (L, H, W) (and ``prior_sem_seg``);
+                ``'tensor'`` -> dict level -> logits (B, N_k + 1, H, W).
+        """
+        if mode == 'tensor':
+            return self._forward_logits(inputs)
+        if mode == 'loss':
+            logits = self._forward_logits(inputs)
+            return self.head.loss(logits, self._stack_gt(data_samples))
+        if mode == 'predict':
+            logits = self._forward_logits(inputs)
+            return self._attach_predictions(logits, inputs, data_samples)
+        raise ValueError(f'mode must be "tensor", "loss" or "predict", got '
+                         f'{mode!r}')
+
+    def _attach_predictions(self, logits: Dict[str, torch.Tensor],
+                            inputs: Dict[str, torch.Tensor],
+                            data_samples: Optional[List[SegDataSample]]
+                            ) -> List[SegDataSample]:
+        pred = torch.stack([logits[lv].argmax(dim=1) for lv in self.levels],
+                           dim=1)  # (B, L, H, W)
+        batch = pred.shape[0]
+        if data_samples is None:
+            data_samples = [SegDataSample() for _ in range(batch)]
+        if len(data_samples) != batch:
+            raise ValueError(f'{len(data_samples)} data_samples for a batch '
+                             f'of {batch}')
+        prior = inputs.get(PRIOR)
+        for i, sample in enumerate(data_samples):
+            sample.pred_sem_seg = PixelData(data=pred[i])
+            if prior is not None:
+                sample.prior_sem_seg = PixelData(data=prior[i].long())
+        return data_samples

@@ -1,0 +1,96 @@
+"""Tests of FusionDecoder and CascadeHeads."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from h2crop.models import CascadeHeads, FusionDecoder
+
+
+def _features(batch=2, size=64):
+    # skips shallow -> deep at H/4, H/8, H/16; encoder features at H/32
+    skips = [torch.randn(batch, c, size // s, size // s)
+             for c, s in ((12, 4), (16, 8), (16, 16))]
+    skips.append(torch.randn(batch, 32, size // 32, size // 32))
+    return skips, torch.randn(batch, 32, size // 32, size // 32)
+
+
+@pytest.mark.parametrize('enmap', [None, 6])
+def test_fusion_decoder_shapes_and_channels(enmap):
+    neck = FusionDecoder(in_channels=32, skip_channels=(12, 16, 16),
+                         enmap_channels=enmap)
+    widths = [layer[0].conv.in_channels for layer in neck.fuse_layers]
+    assert widths == [32 + 16, 16 + 16, 8 + 12]  # deep -> shallow
+    assert [layer[1].out_channels for layer in neck.fuse_layers] == [16, 8, 4]
+    assert neck.out_channels == 4 + (enmap or 0)
+    feats, enc = _features()
+    extra = torch.randn(2, enmap, 64, 64) if enmap else None
+    out = neck(feats, enc, (64, 64), extra)
+    assert out.shape == (2, neck.out_channels, 64, 64)
+    out.mean().backward()
+    for name, p in neck.named_parameters():
+        assert p.grad is not None, name
+
+
+def test_fusion_decoder_enmap_mismatch():
+    neck = FusionDecoder(in_channels=32, skip_channels=(12, 16, 16))
+    feats, enc = _features()
+    with pytest.raises(ValueError, match='enmap_feature is given'):
+        neck(feats, enc, (64, 64), torch.randn(2, 3, 64, 64))
+    with pytest.raises(ValueError, match='divisible'):
+        FusionDecoder(in_channels=36, skip_channels=(12, 16, 16))
+
+
+def test_cascade_inputs_and_grad_through_logits():
+    heads = CascadeHeads(in_channels=5, num_classes=(3, 4, 6),
+                         levels=('level1', 'level2', 'level4'),
+                         with_prior=True)
+    # F + previous logits + one-hot prior of the level itself
+    assert heads.head_in_channels == (5 + 3, 5 + 3 + 4, 5 + 4 + 6)
+    feature = torch.randn(2, 5, 8, 8, requires_grad=True)
+    prior = torch.stack([torch.randint(0, n, (2, 8, 8)) for n in (3, 4, 6)],
+                        dim=1)
+    out = heads(feature, prior)
+    assert [tuple(v.shape) for v in out.values()] == [
+        (2, 3, 8, 8), (2, 4, 8, 8), (2, 6, 8, 8)]
+    # level4's loss reaches level1's head: logits are passed on undetached
+    out['level4'].sum().backward()
+    assert heads.heads['level1'].conv_seg.weight.grad.abs().sum() > 0
+
+
+def test_cascade_single_level_has_no_previous_logits():
+    heads = CascadeHeads(in_channels=5, num_classes=(37, ),
+                         levels=('level2', ), with_prior=False)
+    assert heads.head_in_channels == (5, )
+    assert heads.heads['level2'].hidden.out_channels == 2
+
+
+def test_cascade_one_hot_matches_manual_concat():
+    torch.manual_seed(0)
+    heads = CascadeHeads(in_channels=2, num_classes=(3, ),
+                         levels=('level1', ), with_prior=True).eval()
+    feature = torch.randn(1, 2, 4, 4)
+    prior = torch.randint(0, 3, (1, 1, 4, 4))
+    manual = torch.cat(
+        [feature, F.one_hot(prior[:, 0], 3).permute(0, 3, 1, 2).float()], 1)
+    assert torch.equal(heads(feature, prior)['level1'],
+                       heads.heads['level1'](manual))
+
+
+def test_cascade_loss_is_mean_ce_with_background_and_checks():
+    heads = CascadeHeads(in_channels=2, num_classes=(3, 5),
+                         levels=('level1', 'level2'))
+    logits = {'level1': torch.randn(2, 3, 4, 4),
+              'level2': torch.randn(2, 5, 4, 4)}
+    gt = torch.stack([torch.randint(0, 3, (2, 4, 4)),
+                      torch.zeros(2, 4, 4, dtype=torch.long)], dim=1)
+    losses = heads.loss(logits, gt)
+    assert set(losses) == {'loss_level1', 'loss_level2', 'acc_level1',
+                           'acc_level2'}
+    # background (id 0) is an ordinary class, nothing ignored
+    expected = F.cross_entropy(logits['level2'], gt[:, 1])
+    assert torch.allclose(losses['loss_level2'], expected)
+    with pytest.raises(ValueError, match='prior of level1 has ids'):
+        CascadeHeads(2, (3, ), ('level1', ), with_prior=True)(
+            torch.randn(1, 2, 4, 4), torch.full((1, 1, 4, 4), 3))
+    with pytest.raises(ValueError, match='ordered'):
+        CascadeHeads(2, (3, 4), ('level2', 'level1'))
