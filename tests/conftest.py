@@ -46,3 +46,11 @@ def shared_reference() -> str:
 def taxonomy_csv() -> str:
     """Path of the real ``cascade_labels.csv``."""
     return require_shared('cascade_labels.csv')
+
+
+@pytest.fixture(scope='session')
+def tiny_dataset_96(tmp_path_factory) -> str:
+    """A session-wide synthetic dataset of 96 px tiles (12 tiles)."""
+    from ._synthetic import make_tiny_dataset
+    return make_tiny_dataset(tmp_path_factory.mktemp('tiny96'),
+                             num_samples=12, size=96, seed=3)

@@ -48,11 +48,16 @@ class H2CropCheckpointHook(CheckpointHook):
         self._rng_before_val = get_rng_state()
 
     def after_val_epoch(self, runner, metrics=None) -> None:
-        """Save the best checkpoint, then restore the training RNG states."""
-        super().after_val_epoch(runner, metrics)
+        """Restore the training RNG states, then save the best checkpoint.
+
+        The restore comes first because mmengine re-saves the latest
+        checkpoint here when the best score improves; that copy must hold
+        the training RNG states, not those left behind by validation.
+        """
         if self._rng_before_val is not None:
             set_rng_state(self._rng_before_val)
             self._rng_before_val = None
+        super().after_val_epoch(runner, metrics)
 
     # ----------------------------------------------------------- saving
     def _save_checkpoint_with_step(self, runner, step, meta):
