@@ -1,7 +1,8 @@
 """Training engine: runner, hooks, checkpoints, distributed set-up."""
 from .checkpoint import (TRUSTED_SCHEME, as_trusted, atomic_write_bytes,
                          atomic_write_text, load_trusted_checkpoint)
-from .dist import default_backend, init_distributed
+from .dist import (default_backend, init_distributed,
+                   shutdown_distributed)
 from .hooks import H2CropCheckpointHook
 from .optim_wrapper import AutocastOptimWrapper
 from .prediction_writer import PredictionWriterHook
@@ -12,6 +13,7 @@ from .runner import H2CropRunner
 __all__ = [
     'TRUSTED_SCHEME', 'as_trusted', 'atomic_write_bytes', 'atomic_write_text',
     'load_trusted_checkpoint', 'default_backend', 'init_distributed',
+    'shutdown_distributed',
     'H2CropCheckpointHook', 'PredictionWriterHook', 'ProgressBarHook', 'AutocastOptimWrapper', 'get_rng_state',
     'set_rng_state', 'H2CropRunner'
 ]

@@ -81,3 +81,15 @@ def init_distributed(launcher: str,
                             timeout=timedelta(seconds=timeout_s))
     print_log(f'distributed: backend={backend} rank={dist.get_rank()} '
               f'world_size={dist.get_world_size()}', logger='current')
+
+
+def shutdown_distributed() -> None:
+    """Wait for every rank, then tear the process group down.
+
+    Leaving a gloo group to the interpreter's exit can abort a process
+    ("terminate called without an active exception") while its peer still
+    talks to it; an orderly shutdown avoids that.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

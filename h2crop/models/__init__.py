@@ -5,8 +5,7 @@ Importing this package registers every model component in
 ``WEIGHT_INITIALIZERS``).
 """
 from . import weights
-from .backbones import S2TemporalSwin
-from .backbones.enmap_encoder import EnMAPSpectralSpatialEncoder
+from .backbones import EnMAPSpectralSpatialEncoder, S2TemporalSwin
 from .data_preprocessor import H2CropDataPreprocessor
 from .heads import CascadeHeads
 from .necks import FusionDecoder

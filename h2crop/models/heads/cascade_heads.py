@@ -120,15 +120,23 @@ class CascadeHeads(BaseModule):
 
     def _one_hot(self, ids: torch.Tensor, idx: int,
                  dtype: torch.dtype) -> torch.Tensor:
-        """(B, H, W) ids -> (B, N_k + 1, H, W) one-hot of ``dtype``."""
+        """(B, H, W) ids -> (B, N_k + 1, H, W) one-hot of ``dtype``.
+
+        Ids are range-checked with a clear error on CPU. On accelerators the
+        check would force a device sync every step; there the dataset's
+        read-time validation (and scatter's own bounds assertion) applies.
+        """
         n_cls = self.num_classes[idx]
-        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= n_cls):
+        if ids.device.type == 'cpu' and ids.numel() and (
+                int(ids.min()) < 0 or int(ids.max()) >= n_cls):
             raise ValueError(
                 f'prior of {self.levels[idx]} has ids in '
                 f'[{int(ids.min())}, {int(ids.max())}], expected 0..'
                 f'{n_cls - 1}')
-        one_hot = F.one_hot(ids.long(), n_cls)  # (B, H, W, N)
-        return one_hot.permute(0, 3, 1, 2).to(dtype)  # (B, N, H, W)
+        batch, height, width = ids.shape
+        one_hot = ids.new_zeros((batch, n_cls, height, width), dtype=dtype)
+        # (B, 1, H, W) indices -> ones along the class axis
+        return one_hot.scatter_(1, ids.long().unsqueeze(1), 1.)
 
     def loss(self, logits: Dict[str, torch.Tensor],
              gt: torch.Tensor) -> Dict[str, torch.Tensor]:
