@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .constants import BACKGROUND_ID, LEVELS, NUM_CROP_CLASSES, NUM_LEVELS
+from .constants import LEVELS, NUM_CROP_CLASSES, NUM_LEVELS
 
 BACKGROUND_NAME = 'background'
 

@@ -8,13 +8,13 @@ Examples::
     bash tools/dist_train.sh CONFIG 4 --amp               # 4 processes
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from h2crop.apis import build_runner_from_args, parse_cfg_options  # noqa: E402
+from h2crop.apis import (build_runner_from_args, finish_args,  # noqa: E402
+                         parse_cfg_options)
 from h2crop.engine.dist import shutdown_distributed  # noqa: E402
 
 
@@ -34,13 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='with --amp: float16 uses dynamic loss scaling '
                         '(CUDA only)')
     parse_cfg_options(parser)
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
-                        help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return finish_args(parser.parse_args(argv))
 
 
 def main(argv=None) -> None:

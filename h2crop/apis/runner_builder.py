@@ -1,5 +1,6 @@
 """Turn command-line arguments and a config into a ready H2CropRunner."""
 import argparse
+import os
 import os.path as osp
 from typing import Optional
 
@@ -12,11 +13,26 @@ from h2crop.utils import register_all_modules
 
 
 def parse_cfg_options(parser: argparse.ArgumentParser) -> None:
-    """Add mmengine's ``--cfg-options key=value ...`` argument."""
+    """Add ``--cfg-options``, ``--launcher`` and torchrun's ``--local-rank``.
+
+    The arguments every tool that builds a Runner shares; call
+    :func:`finish_args` on the parsed namespace.
+    """
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, e.g. '
-        'train_dataloader.batch_size=2 model.num_frames=6')
+        'train_dataloader.batch_size=2 data_root=/data/h2crop (data_root '
+        'and taxonomy reach every place that uses them)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+
+
+def finish_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Export the local rank for mmengine (older launchers pass it as flag)."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 #: Top-level config keys that ``--cfg-options`` propagates to every place

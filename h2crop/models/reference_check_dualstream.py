@@ -19,6 +19,7 @@ from h2crop.taxonomy import load_taxonomy
 
 from .original_layout import load_original_checkpoint
 from .segmentors.h2crop_segmentor import H2CropSegmentor
+from .utils import find_reference_case_dir
 
 CASE_FILE = 'case.json'
 CASE_NAME = 'h2crop_tiny'
@@ -30,15 +31,6 @@ _EXPECTED_SCALES = {
 }
 #: Minimum agreement of the full-resolution argmax maps.
 MIN_ARGMAX_AGREEMENT = 0.999
-
-
-def _case_dir(reference_dir: str) -> str:
-    """Accept ``reference/`` or ``reference/dualstream/``."""
-    for candidate in (reference_dir, osp.join(reference_dir, 'dualstream')):
-        if osp.isfile(osp.join(candidate, CASE_FILE)):
-            return candidate
-    raise FileNotFoundError(
-        f'{CASE_FILE} not found in {reference_dir} or its dualstream/ folder')
 
 
 def build_case_model(case: Dict[str, object],
@@ -153,7 +145,7 @@ def verify_dualstream_case(reference_dir: str) -> List[Dict[str, object]]:
         max_abs_err, shape)``; for argmax maps ``dict(case, tensor,
         agreement, shape)`` (fraction of equal pixels).
     """
-    folder = _case_dir(reference_dir)
+    folder = find_reference_case_dir(reference_dir, 'dualstream', CASE_FILE)
     with open(osp.join(folder, CASE_FILE)) as f:
         case = json.load(f)
     inputs_path = osp.join(folder, f'{CASE_NAME}_inputs.npz')

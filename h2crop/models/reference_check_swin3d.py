@@ -13,21 +13,13 @@ import numpy as np
 import torch
 
 from .backbones.swin3d import S2TemporalSwin
+from .utils import find_reference_case_dir
 from .weights.agrifm import load_encoder_state_dict
 
 CASES_FILE = 'cases.json'
 _INPUT_KEY = 'S2_int16'
 _INPUT_SCALE = 'float32(S2_int16) / 3000'
 _SCALE_DIVISOR = 3000.0
-
-
-def _case_dir(reference_dir: str) -> str:
-    """Accept ``reference/`` or ``reference/swin3d/``."""
-    for candidate in (reference_dir, osp.join(reference_dir, 'swin3d')):
-        if osp.isfile(osp.join(candidate, CASES_FILE)):
-            return candidate
-    raise FileNotFoundError(
-        f'{CASES_FILE} not found in {reference_dir} or its swin3d/ folder')
 
 
 def build_case_encoder(case: Dict[str, object],
@@ -80,7 +72,7 @@ def verify_swin3d_cases(reference_dir: str,
     Returns:
         One dict(case, tensor, max_abs_err, shape) per expected tensor.
     """
-    folder = _case_dir(reference_dir)
+    folder = find_reference_case_dir(reference_dir, 'swin3d', CASES_FILE)
     with open(osp.join(folder, CASES_FILE)) as f:
         all_cases = json.load(f)
     results = []

@@ -20,10 +20,10 @@ import torch
 import torch.nn as nn
 from einops import rearrange
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 from timm.models.vision_transformer import Block
 
 from h2crop.constants import ENMAP_BANDS, ENMAP_SCALE
+from h2crop.models.utils import init_transformer_weights
 from h2crop.registry import MODELS
 
 #: LayerNorm of the transformer blocks (timm's ViT default).
@@ -80,18 +80,6 @@ def _make_blocks(embed_dims: int, num_heads: int, num_layers: int,
     return blocks
 
 
-def _init_transformer(module: nn.Module) -> None:
-    """timm ViT init: trunc_normal(0.02) Linear weights, zero biases."""
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            trunc_normal_(m.weight, std=.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
 class SpatialViT(nn.Module):
     """Transformer over EnMAP pixels (one token per pixel).
 
@@ -128,7 +116,7 @@ class SpatialViT(nn.Module):
         self.out_conv = nn.Conv2d(
             embed_dims, out_channels * upscale**2, kernel_size=3, padding=1)
         self.pixel_shuffle = nn.PixelShuffle(upscale)
-        _init_transformer(self.blocks)
+        init_transformer_weights(self.blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) -> (B, out_channels, h*upscale, w*upscale)."""
@@ -187,8 +175,8 @@ class SpectralViT(nn.Module):
         self.out_conv = nn.Conv2d(
             in_channels, out_channels * upscale**2, kernel_size=3, padding=1)
         self.pixel_shuffle = nn.PixelShuffle(upscale)
-        _init_transformer(self.blocks)
-        _init_transformer(self.grid_proj)
+        init_transformer_weights(self.blocks)
+        init_transformer_weights(self.grid_proj)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) -> (B, out_channels, h*upscale, w*upscale)."""

@@ -23,6 +23,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from timm.layers import DropPath, Mlp
 
+from h2crop.models.utils import init_transformer_weights
 from h2crop.registry import MODELS, WEIGHT_INITIALIZERS
 
 Triple = Tuple[int, int, int]
@@ -566,15 +567,9 @@ class S2TemporalSwin(BaseModule):
     # ---------------------------------------------------------------- init
     def _default_init(self) -> None:
         """trunc_normal(0.02) Linear weights / bias tables, LayerNorm 1/0."""
+        init_transformer_weights(self)
         for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, WindowAttention3D):
+            if isinstance(m, WindowAttention3D):
                 trunc_normal_(m.relative_position_bias_table, std=.02)
 
     def init_weights(self) -> None:
