@@ -37,7 +37,7 @@ param_scheduler = [
          end=max_epochs, convert_to_iter_based=True),
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=2)
-default_hooks = dict(logger=dict(interval=10),
+default_hooks = dict(logger=dict(interval=100),
                      checkpoint=dict(interval=2, max_keep_ckpts=1))
 custom_hooks = [dict(type='ProgressBarHook')]
 val_evaluator = dict(taxonomy=taxonomy)
