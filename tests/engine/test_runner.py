@@ -50,7 +50,10 @@ def test_train_val_test_smoke(tiny_dataset_96, tmp_path):
     last = open(osp.join(work, 'last_checkpoint')).read().strip()
     assert last.endswith('epoch_1.pth')
 
-    # tools/test.py path: weights only, CSV/JSON into the work dir
+    # tools/test.py path: weights only (a missing AgriFM file must not
+    # matter), CSV/JSON into the work dir
+    cfg.model.s2_encoder.init_cfg = dict(
+        type='AgriFM', checkpoint=str(tmp_path / 'absent' / 'AgriFM.pth'))
     cfg_file = str(tmp_path / 'cfg.py')
     cfg.dump(cfg_file)
     args = _load_tool('test').parse_args([
