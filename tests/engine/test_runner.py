@@ -119,15 +119,14 @@ def test_amp_on_cpu_runs_bf16_autocast(tiny_dataset_96, tmp_path):
             build_runner_from_args(args, mode='train')
 
 
-def _torchrun(script: str, *args: str, nproc: int = 2, port: int = 29611):
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
-    cmd = [sys.executable, '-m', 'torch.distributed.run',
-           f'--nproc_per_node={nproc}', f'--master_port={port}',
-           osp.join(REPO, 'tools', script), *args, '--launcher', 'pytorch']
+def _dist(script: str, *args: str, port: int) -> None:
+    """Run tools/dist_{train,test}.sh with 2 processes (gloo on CPU)."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(port),
+               PYTHON=sys.executable)
+    cmd = ['bash', osp.join(REPO, 'tools', script), *args]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
 
 
 @pytest.mark.slow
@@ -145,11 +144,12 @@ def test_cpu_ddp_train_and_test_match_single_process(tiny_dataset_96,
     cfg_file = str(tmp_path / 'cfg.py')
     cfg.dump(cfg_file)
 
-    _torchrun('train.py', cfg_file, '--work-dir', str(tmp_path / 'ddp'))
+    _dist('dist_train.sh', cfg_file, '2', '--work-dir', str(tmp_path / 'ddp'),
+          port=29611)
     ckpt = osp.join(str(tmp_path / 'ddp'), 'epoch_1.pth')
     assert osp.isfile(ckpt)
-    _torchrun('test.py', cfg_file, ckpt, '--work-dir', str(tmp_path / 't2'),
-              port=29612)
+    _dist('dist_test.sh', cfg_file, ckpt, '2', '--work-dir',
+          str(tmp_path / 't2'), port=29612)
     env = dict(os.environ, PYTHONPATH=REPO)
     single = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'test.py'), cfg_file, ckpt,
