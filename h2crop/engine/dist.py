@@ -28,9 +28,15 @@ def _slurm_env(port: Optional[int]) -> None:
     ntasks = int(os.environ['SLURM_NTASKS'])
     node_list = os.environ['SLURM_NODELIST']
     if 'MASTER_ADDR' not in os.environ:
-        addr = subprocess.getoutput(
-            f'scontrol show hostname {node_list} | head -n1').strip()
-        os.environ['MASTER_ADDR'] = addr
+        try:
+            hosts = subprocess.run(
+                ['scontrol', 'show', 'hostnames', node_list], check=True,
+                capture_output=True, text=True).stdout.split()
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise RuntimeError(
+                f'cannot expand SLURM_NODELIST={node_list!r} with scontrol '
+                f'({exc}); set MASTER_ADDR to the first node') from exc
+        os.environ['MASTER_ADDR'] = hosts[0]
     if port is not None:
         os.environ['MASTER_PORT'] = str(port)
     os.environ.setdefault('MASTER_PORT', '29500')
