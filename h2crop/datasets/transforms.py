@@ -194,7 +194,6 @@ class PackH2CropInputs(BaseTransform):
 
 def _to_tensor(arr: np.ndarray) -> torch.Tensor:
     """Wrap an array as a tensor, copying only if it is not contiguous."""
-    if not arr.flags.c_contiguous or not arr.flags.writeable:
-        arr = np.ascontiguousarray(arr).copy() if not arr.flags.writeable \
-            else np.ascontiguousarray(arr)
+    if not (arr.flags.c_contiguous and arr.flags.writeable):
+        arr = np.array(arr, order='C', copy=True)
     return torch.from_numpy(arr)

@@ -40,7 +40,6 @@ class H2CropRunner(Runner):
         strict = cfg.pop('load_strict', True)
         runner = super().from_cfg(cfg)
         runner._load_strict = strict
-        runner.cfg = cfg
         return runner
 
     # ----------------------------------------------------------- loading

@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
+from .utils import unwrap_state_dict
+
 StateDict = Dict[str, torch.Tensor]
 
 _WB = r'weight|bias'
@@ -98,26 +100,6 @@ _FORWARD = [(_compile(orig), ours) for orig, ours in RULES]
 _BACKWARD = [(_compile(ours), orig) for orig, ours in RULES]
 
 
-def _strip_wrappers(obj: object, source: str) -> StateDict:
-    """Unwrap ``state_dict`` and remove ``module.`` prefixes."""
-    if isinstance(obj, Mapping) and isinstance(obj.get('state_dict'), Mapping):
-        obj = obj['state_dict']
-    if not isinstance(obj, Mapping) or not obj:
-        raise ValueError(f'{source}: expected a (possibly state_dict-wrapped)'
-                         f' mapping of tensors, got {type(obj).__name__}')
-    state: StateDict = OrderedDict()
-    for key, value in obj.items():
-        if isinstance(value, np.ndarray):
-            value = torch.from_numpy(value)
-        if not isinstance(value, torch.Tensor):
-            raise ValueError(f'{source}: entry {key!r} is a '
-                             f'{type(value).__name__}, expected a tensor')
-        while key.startswith('module.'):
-            key = key[len('module.'):]
-        state[key] = value
-    return state
-
-
 def _translate(state: Mapping[str, torch.Tensor], rules, source: str,
                direction: str) -> Tuple[StateDict, List[str]]:
     out: StateDict = OrderedDict()
@@ -163,14 +145,14 @@ def convert_original_state_dict(checkpoint: Mapping,
     Raises:
         KeyError: Some keys match neither a rule nor a dropped pattern.
     """
-    state = _strip_wrappers(checkpoint, source)
+    state = unwrap_state_dict(checkpoint, source)
     return _translate(state, _FORWARD, source, 'forward')
 
 
 def to_original_state_dict(state: Mapping[str, torch.Tensor],
                            source: str = '<state dict>') -> StateDict:
     """Inverse of :func:`convert_original_state_dict` (without dead keys)."""
-    out, _ = _translate(_strip_wrappers(state, source), _BACKWARD, source,
+    out, _ = _translate(unwrap_state_dict(state, source), _BACKWARD, source,
                         'backward')
     return out
 

@@ -18,6 +18,7 @@ from h2crop.constants import ENMAP, LEVELS, PRIOR, S2
 from h2crop.taxonomy import load_taxonomy
 
 from .original_layout import load_original_checkpoint
+from .reference_check_swin3d import case_encoder_kwargs
 from .segmentors.h2crop_segmentor import H2CropSegmentor
 from .utils import find_reference_case_dir
 
@@ -50,18 +51,7 @@ def build_case_model(case: Dict[str, object],
         raise ValueError(f'{CASE_FILE}: spectral embed_dims '
                          f'{p_vit["embed_dims"]} is not a pooled square of '
                          f'the {enmap_size}-px EnMAP grid')
-    s2_encoder = dict(
-        type='S2TemporalSwin',
-        in_channels=s2_case['in_channels'],
-        embed_dims=s2_case['embed_dims'],
-        patch_size=s2_case['patch_size'],
-        depths=s2_case['depths'],
-        num_heads=s2_case['num_heads'],
-        window_size=s2_case['window_size'],
-        mlp_ratio=s2_case['mlp_ratio'],
-        qkv_bias=s2_case['qkv_bias'],
-        downsample_steps=s2_case['downsample_steps'],
-        drop_path_rate=0.)
+    s2_encoder = dict(type='S2TemporalSwin', **case_encoder_kwargs(s2_case))
     enmap_encoder = dict(
         type='EnMAPSpectralSpatialEncoder',
         img_size=enmap_size,

@@ -22,21 +22,30 @@ _INPUT_SCALE = 'float32(S2_int16) / 3000'
 _SCALE_DIVISOR = 3000.0
 
 
+#: Keys of a case description passed to S2TemporalSwin unchanged.
+_ENCODER_KEYS = ('in_channels', 'embed_dims', 'patch_size', 'depths',
+                 'num_heads', 'window_size', 'mlp_ratio', 'qkv_bias',
+                 'downsample_steps')
+
+
+def case_encoder_kwargs(case: Dict[str, object]) -> Dict[str, object]:
+    """S2TemporalSwin arguments of a reference case (no stochastic depth).
+
+    Shared by the swin3d cases and the dual-stream case's S2 encoder; keys a
+    case leaves out keep the encoder's defaults.
+    """
+    kwargs = {key: case[key] for key in _ENCODER_KEYS if key in case}
+    kwargs['drop_path_rate'] = 0.
+    return kwargs
+
+
 def build_case_encoder(case: Dict[str, object],
                        rel_pos_index_mode: str = 'original'
                        ) -> S2TemporalSwin:
     """Build the encoder with the dimensions of one ``cases.json`` entry."""
-    return S2TemporalSwin(
-        in_channels=case['in_channels'],
-        embed_dims=case['embed_dims'],
-        patch_size=case['patch_size'],
-        depths=case['depths'],
-        num_heads=case['num_heads'],
-        window_size=case['window_size'],
-        downsample_steps=case['downsample_steps'],
-        num_frames=case['input_shape_BTCHW'][1],
-        drop_path_rate=0.,
-        rel_pos_index_mode=rel_pos_index_mode)
+    return S2TemporalSwin(**case_encoder_kwargs(case),
+                          num_frames=case['input_shape_BTCHW'][1],
+                          rel_pos_index_mode=rel_pos_index_mode)
 
 
 def load_case_input(path: str, case_name: str,

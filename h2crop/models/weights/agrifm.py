@@ -25,6 +25,7 @@ import torch.nn as nn
 from mmengine.logging import MMLogger
 
 from h2crop.registry import WEIGHT_INITIALIZERS
+from ..utils import unwrap_state_dict
 
 PATCH_KERNEL_POLICIES = ('reinit', 'fold')
 PATCH_WEIGHT = 'patch_emd.proj.weight'
@@ -70,20 +71,7 @@ def read_checkpoint(path: str) -> StateDict:
             'github.com/flyakon/AgriFM) and place it under checkpoints/ '
             '(e.g. checkpoints/AgriFM.pth), or set init_cfg.checkpoint.')
     obj = torch.load(path, map_location='cpu', weights_only=True)
-    if isinstance(obj, dict) and isinstance(obj.get('state_dict'), dict):
-        obj = obj['state_dict']
-    if not isinstance(obj, dict) or not obj:
-        raise ValueError(f'{path}: expected a (possibly state_dict-wrapped) '
-                         f'dict of tensors, got {type(obj).__name__}')
-    state = OrderedDict()
-    for key, value in obj.items():
-        if not isinstance(value, torch.Tensor):
-            raise ValueError(f'{path}: entry {key!r} is a '
-                             f'{type(value).__name__}, expected a tensor')
-        while key.startswith('module.'):
-            key = key[len('module.'):]
-        state[key] = value
-    return state
+    return unwrap_state_dict(obj, path)
 
 
 def map_agrifm_state_dict(state: StateDict) -> Tuple[StateDict,
