@@ -12,6 +12,10 @@ H5_DIR = 'h5_data'
 H5_SUFFIX = '.h5'
 #: Folder of split lists (one sample id per line) in a data root / checkout.
 DATA_LISTS_DIR = 'data_lists'
+#: Split names, in the order train, validation, test.
+SPLITS: Tuple[str, ...] = ('train', 'val', 'test')
+#: File name of the taxonomy that comes with a dataset (next to ``h5_data``).
+TAXONOMY_FILE = 'cascade_labels.csv'
 #: Accepted dataset names inside a tile, per content. The first spelling is
 #: the one the authors' loader reads, the second the one of their README.
 H5_S2_NAMES: Tuple[str, ...] = ('S2_data', 'S2')

@@ -26,7 +26,8 @@ import numpy as np
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from h2crop.constants import DATA_LISTS_DIR, H5_DIR, LEVELS  # noqa: E402
+from h2crop.constants import (DATA_LISTS_DIR, H5_DIR, LEVELS,  # noqa: E402
+                              TAXONOMY_FILE)
 from h2crop.datasets.synthetic import make_synthetic_dataset  # noqa: E402
 
 CONFIG = osp.join(ROOT, 'configs', 'demo', 'h2crop_demo_s2_h_p.py')
@@ -57,7 +58,7 @@ def ensure_dataset(args: argparse.Namespace) -> str:
               f'{args.size} px to {args.data_root} ...')
         make_synthetic_dataset(args.data_root, args.num_samples,
                                size=args.size, seed=args.seed)
-    return osp.join(args.data_root, 'cascade_labels.csv')
+    return osp.join(args.data_root, TAXONOMY_FILE)
 
 
 def run(cmd: List[str]) -> None:

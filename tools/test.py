@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from h2crop.apis import (build_runner_from_args, finish_args,  # noqa: E402
+from h2crop.engine.runner_builder import (build_runner_from_args, finish_args,  # noqa: E402
                          parse_cfg_options)
 from h2crop.engine.dist import shutdown_distributed  # noqa: E402
 

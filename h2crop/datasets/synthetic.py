@@ -40,6 +40,7 @@ from typing import Dict, List, Sequence, Tuple, Union
 import h5py
 import numpy as np
 
+from h2crop.constants import SPLITS, TAXONOMY_FILE
 from h2crop.constants import (BACKGROUND_ID, DATA_LISTS_DIR, ENMAP,
                               ENMAP_BANDS, ENMAP_DTYPE, ENMAP_SCALE, H5_DIR,
                               H5_SUFFIX, LABEL_DTYPE, LEVELS, NUM_CROP_CLASSES,
@@ -48,11 +49,9 @@ from h2crop.constants import (BACKGROUND_ID, DATA_LISTS_DIR, ENMAP,
 from h2crop.taxonomy import BACKGROUND_NAME, Taxonomy, load_taxonomy
 from .h5io import CONTENT_NAMES, LABEL
 
-#: Split names and default fractions.
-SPLITS: Tuple[str, ...] = ('train', 'val', 'test')
+#: Default split fractions (train, val, test).
 SPLIT_FRACTIONS: Tuple[float, ...] = (0.7, 0.15, 0.15)
-#: File names written next to ``h5_data``.
-TAXONOMY_FILE = 'cascade_labels.csv'
+#: File written next to ``h5_data``.
 INFO_FILE = 'synthetic_info.json'
 #: Name spellings: index into each content's accepted names.
 SPELLINGS = {'loader': 0, 'readme': 1}

@@ -9,7 +9,7 @@ from .backbones import EnMAPSpectralSpatialEncoder, S2TemporalSwin
 from .data_preprocessor import H2CropDataPreprocessor
 from .heads import CascadeHeads
 from .necks import FusionDecoder
-from .original_layout import (convert_original_state_dict,
+from .weights.original import (convert_original_state_dict,
                               load_original_checkpoint,
                               to_original_state_dict)
 from .segmentors import H2CropSegmentor

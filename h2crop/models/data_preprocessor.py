@@ -7,7 +7,7 @@ from torch import Tensor
 
 from h2crop.constants import (ENMAP, ENMAP_BANDS, ENMAP_SCALE, MODALITIES,
                               PRIOR, S2, S2_BANDS)
-from h2crop.models.cutmix import batch_cutmix, check_cutmix_args
+from h2crop.models.batch_augments import batch_cutmix, check_cutmix_args
 from h2crop.registry import MODELS
 
 #: Modalities that are z-scored, with their band counts and the axis of the
@@ -28,7 +28,7 @@ class H2CropDataPreprocessor(BaseDataPreprocessor):
 
     1. every modality is moved to ``self.device`` (``non_blocking``; samples
        pinned by the dataloader are copied asynchronously) and stacked;
-    2. in training, when ``cutmix`` is set, :func:`~h2crop.models.cutmix.
+    2. in training, when ``cutmix`` is set, :func:`~h2crop.models.batch_augments.
        batch_cutmix` pastes donor squares into S2 (all months), EnMAP (the
        same square on its 1/3 grid, aligned exactly, see that module),
        every prior level and every label level, on the raw values;

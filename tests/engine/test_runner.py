@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from h2crop.apis import build_runner_from_args
+from h2crop.engine.runner_builder import build_runner_from_args
 from h2crop.registry import RUNNERS
 from h2crop.utils import register_all_modules
 

@@ -1,4 +1,4 @@
-"""Tests of the original-layout converter (h2crop.models.original_layout)."""
+"""Tests of the original-layout converter (h2crop.models.weights.original)."""
 import json
 import os.path as osp
 import subprocess

@@ -1,7 +1,7 @@
 """Fidelity of S2TemporalSwin against the original's reference vectors."""
 import pytest
 
-from h2crop.models.reference_check_swin3d import verify_swin3d_cases
+from h2crop.verification.swin3d import verify_swin3d_cases
 
 TOL = 1e-4
 CASES = ('a_t6_w233', 'b_t6_w277', 'c_t10_w233')

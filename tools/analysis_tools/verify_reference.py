@@ -14,9 +14,9 @@ or any agreement falls below the minimum.
 import argparse
 import sys
 
-from h2crop.models.reference_check_dualstream import (MIN_ARGMAX_AGREEMENT,
+from h2crop.verification.dualstream import (MIN_ARGMAX_AGREEMENT,
                                                       verify_dualstream_case)
-from h2crop.models.reference_check_swin3d import verify_swin3d_cases
+from h2crop.verification.swin3d import verify_swin3d_cases
 
 TOLERANCE = 1e-4
 

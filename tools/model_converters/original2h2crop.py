@@ -18,7 +18,7 @@ import sys
 
 import torch
 
-from h2crop.models.original_layout import (convert_original_state_dict,
+from h2crop.models.weights.original import (convert_original_state_dict,
                                            read_original_checkpoint)
 
 

@@ -25,7 +25,7 @@ import torch.nn as nn
 from mmengine.logging import MMLogger
 
 from h2crop.registry import WEIGHT_INITIALIZERS
-from ..utils import unwrap_state_dict
+from .io import unwrap_state_dict
 
 PATCH_KERNEL_POLICIES = ('reinit', 'fold')
 PATCH_WEIGHT = 'patch_emd.proj.weight'

@@ -17,9 +17,10 @@ import torch
 from h2crop.constants import ENMAP, LEVELS, PRIOR, S2
 from h2crop.taxonomy import load_taxonomy
 
-from .original_layout import load_original_checkpoint
-from .reference_check_swin3d import case_encoder_kwargs
-from .segmentors.h2crop_segmentor import H2CropSegmentor
+from h2crop.models.segmentors.h2crop_segmentor import H2CropSegmentor
+from h2crop.models.weights.original import load_original_checkpoint
+
+from .swin3d import case_encoder_kwargs
 from .utils import find_reference_case_dir
 
 CASE_FILE = 'case.json'

@@ -12,9 +12,10 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from .backbones.swin3d import S2TemporalSwin
+from h2crop.models.backbones.swin3d import S2TemporalSwin
+from h2crop.models.weights.agrifm import load_encoder_state_dict
+
 from .utils import find_reference_case_dir
-from .weights.agrifm import load_encoder_state_dict
 
 CASES_FILE = 'cases.json'
 _INPUT_KEY = 'S2_int16'

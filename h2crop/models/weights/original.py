@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
-from .utils import unwrap_state_dict
+from .io import unwrap_state_dict
 
 StateDict = Dict[str, torch.Tensor]
 
