@@ -1,25 +1,35 @@
 # h2crop developer entry points. Only Python (>= 3.10) is needed beforehand:
-# `make install` creates .venv in the checkout and installs everything there.
+# `make install` creates .venv in the checkout and installs everything there,
+# at the exact versions last tested (requirements/constraints.txt).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.h2crop-installed
+CONSTRAINTS ?= requirements/constraints.txt
 DEMO_DATA ?= data/demo
 DEMO_WORK ?= work_dirs/demo
 PYTEST_ARGS ?=
+LINT_PATHS := h2crop tools tests configs setup.py
 
-.PHONY: install test demo clean-demo
+.PHONY: install lint format test demo clean-demo
 
 install: $(STAMP)
 
-# Reinstall only when the package metadata changes; the editable install
-# picks up code changes by itself.
-$(STAMP): setup.py
+# Reinstall only when the package metadata or the pinned versions change;
+# the editable install picks up code changes by itself.
+$(STAMP): setup.py $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[tests]'
-	$(PY) -c "import h2crop, torch, torchvision, timm, mmengine, mmcv, mmseg.evaluation"
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[tests]'
+	$(PY) -c "import h2crop, torch, torchvision, timm, mmengine, mmcv, mmseg.evaluation, rasterio, pyogrio, shapely"
 	touch $(STAMP)
+
+lint: install
+	$(PY) -m ruff check $(LINT_PATHS)
+
+# Apply the fixes ruff can make by itself (import order, ...).
+format: install
+	$(PY) -m ruff check --fix $(LINT_PATHS)
 
 test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)

@@ -26,7 +26,16 @@ INSTALL_REQUIRES = [
     'numpy>=1.24',
     'prettytable>=3.0',
     'matplotlib>=3.7',
+    # geodata: wheels from PyPI carry GDAL / GEOS (no system libraries)
+    'rasterio>=1.3.9',
+    'pyogrio>=0.7',
+    'shapely>=2.0',
 ]
+
+EXTRAS_REQUIRE = {
+    'tests': ['pytest>=7', 'ruff>=0.5'],
+    'dev': ['pytest>=7', 'ruff>=0.5', 'pre-commit>=3'],
+}
 
 setup(
     name='h2crop',
@@ -39,7 +48,7 @@ setup(
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
     python_requires='>=3.10',
     install_requires=INSTALL_REQUIRES,
-    extras_require={'tests': ['pytest>=7']},
+    extras_require=EXTRAS_REQUIRE,
     license='Apache-2.0',
     zip_safe=False,
 )

@@ -15,8 +15,14 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from .constants import LEVELS, NUM_CROP_CLASSES, NUM_LEVELS
+from .validators import check_levels
+
+#: A NumPy array or a torch tensor.
+ArrayLike = Union[np.ndarray, Tensor]
 
 BACKGROUND_NAME = 'background'
 
@@ -52,6 +58,7 @@ class Taxonomy:
             for p in parents)
         self.codes = tuple(codes) if codes is not None else None
         self.source = source
+        self._parent_tensors: Dict[Tuple[int, str], Tensor] = {}
 
     # ------------------------------------------------------------ properties
     @property
@@ -101,9 +108,13 @@ class Taxonomy:
         return int(level)
 
     # ------------------------------------------------------------ checks
-    def consistency_mask(self, stack: np.ndarray,
-                         levels: Sequence[str] = LEVELS) -> np.ndarray:
+    def consistency_mask(self, stack: ArrayLike,
+                         levels: Sequence[str] = LEVELS) -> ArrayLike:
         """Per pixel, whether consecutive levels of a label stack form a path.
+
+        This is the one home of the hierarchy rule: the dataset checker, the
+        metric and the decoders call it. NumPy arrays and torch tensors (on
+        any device) are accepted and the result has the input's kind.
 
         Args:
             stack: Integer ids of shape (L, ...) for the ``levels`` given, in
@@ -111,26 +122,44 @@ class Taxonomy:
             levels: The level names of the rows of ``stack``.
 
         Returns:
-            Boolean array of shape ``stack.shape[1:]``: True where every
-            level-(k+1) id maps to the level-k id given, and all ids are in
-            range.
+            Boolean array / tensor of shape ``stack.shape[1:]``: True where
+            every level-(k+1) id maps to the level-k id given, and all ids
+            are in range.
         """
-        stack = np.asarray(stack)
-        idx = [self._index(lv) for lv in levels]
+        levels = check_levels(levels)
+        is_torch = isinstance(stack, torch.Tensor)
+        if not is_torch:
+            stack = np.asarray(stack)
+        idx = [LEVELS.index(lv) for lv in levels]
         if len(idx) != stack.shape[0]:
             raise ValueError(f'stack has {stack.shape[0]} rows for {len(idx)} '
                              'levels')
         if any(b != a + 1 for a, b in zip(idx, idx[1:])):
             raise ValueError(f'levels {levels} are not consecutive')
-        ok = np.ones(stack.shape[1:], dtype=bool)
+        if is_torch:
+            ok = torch.ones(stack.shape[1:], dtype=torch.bool,
+                            device=stack.device)
+        else:
+            ok = np.ones(stack.shape[1:], dtype=bool)
         for row, k in zip(stack, idx):
             ok &= (row >= 0) & (row < self.num_classes[k])
         for r in range(1, len(idx)):
-            fine = np.clip(stack[r], 0, self.num_classes[idx[r]] - 1)
-            ok &= self.parents[idx[r]][fine] == stack[r - 1]
+            fine = stack[r].clip(0, self.num_classes[idx[r]] - 1)
+            parents = self.parents[idx[r]]
+            if is_torch:
+                parents = self._torch_parents(idx[r], stack.device)
+            ok &= parents[fine] == stack[r - 1]
         return ok
 
-    def is_consistent(self, stack: np.ndarray,
+    def _torch_parents(self, index: int, device: torch.device) -> Tensor:
+        """Parent map of level ``index`` as an int64 tensor on ``device``."""
+        key = (index, str(device))
+        if key not in self._parent_tensors:
+            self._parent_tensors[key] = torch.as_tensor(
+                self.parents[index], dtype=torch.int64, device=device)
+        return self._parent_tensors[key]
+
+    def is_consistent(self, stack: ArrayLike,
                       levels: Sequence[str] = LEVELS) -> bool:
         """Whether every pixel of a label stack is a path of the taxonomy."""
         return bool(self.consistency_mask(stack, levels).all())

@@ -78,7 +78,7 @@ def majority_baseline(data_root: str, taxonomy: str) -> Dict[str, float]:
     import h5py
 
     from h2crop.datasets.h5io import find_key
-    from h2crop.evaluation.metrics import class_metrics, summary_metrics
+    from h2crop.evaluation.functional import class_metrics, summary_metrics
     from h2crop.taxonomy import load_taxonomy
     tax = load_taxonomy(taxonomy)
 

@@ -5,6 +5,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from mmengine.dataset import BaseDataset
 
+from h2crop.validators import check_levels, check_modalities
 from h2crop.constants import (ENMAP_SCALE, H5_DIR, H5_SUFFIX, LEVELS,
                               MODALITIES, NUM_MONTHS, S2, level_index)
 from h2crop.registry import DATASETS, TRANSFORMS
@@ -104,20 +105,10 @@ class H2CropDataset(BaseDataset):
                  check_files: bool = True,
                  metainfo: Optional[dict] = None,
                  **kwargs) -> None:
-        modalities = tuple(modalities)
-        unknown = [m for m in modalities if m not in MODALITIES]
-        if unknown or S2 not in modalities or \
-                len(set(modalities)) != len(modalities):
-            raise ValueError(f'modalities {modalities}: expected distinct '
-                             f'items of {MODALITIES} including {S2!r}')
+        modalities = check_modalities(modalities)
         if not 1 <= int(end_month) <= NUM_MONTHS:
             raise ValueError(f'end_month {end_month} outside 1..{NUM_MONTHS}')
-        levels = tuple(levels)
-        if not levels or len(set(levels)) != len(levels):
-            raise ValueError(f'levels {levels}: expected a non-empty subset '
-                             f'of {LEVELS} without repeats')
-        for lv in levels:
-            level_index(lv)  # raises for unknown names
+        levels = check_levels(levels)
         if not ann_file:
             raise ValueError('ann_file (a split list) is required')
         self.modalities = modalities

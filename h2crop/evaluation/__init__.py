@@ -1,7 +1,8 @@
-"""Evaluation: the hierarchical segmentation metric of the paper."""
-from .metrics import (CLASS_METRICS, HIERARCHY_KEY, LEVEL_MEAN_METRICS,
-                      SUBSETS, SUMMARY_METRICS, HierarchicalSegMetric,
-                      class_metrics, summary_metrics)
+"""Evaluation: the hierarchical metric of the paper, its formulas, reports."""
+from .functional import (CLASS_METRICS, HIERARCHY_KEY, LEVEL_MEAN_METRICS,
+                         SUBSETS, SUMMARY_METRICS, class_metrics,
+                         summary_metrics)
+from .metrics import HierarchicalSegMetric
 
 __all__ = [
     'HierarchicalSegMetric', 'class_metrics', 'summary_metrics',

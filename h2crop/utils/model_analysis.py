@@ -7,8 +7,10 @@ Used by ``tools/analysis_tools/get_flops.py`` and
 FLOP convention: :func:`forward_flops` counts with
 :class:`torch.utils.flop_counter.FlopCounterMode`, which charges
 ``2 * multiply-adds`` for matrix products, convolutions and scaled
-dot-product attention (elementwise ops, norms, softmax outside SDPA and
-interpolation are not counted). This is the convention of the paper's
+dot-product attention (elementwise ops, norms, softmax and interpolation
+are not counted). Attention runs on PyTorch's math backend while counting,
+so its two matrix products are counted the same on every device and torch
+release (fused CPU kernels are invisible to some releases' counter). This is the convention of the paper's
 "about 1.02 TFLOP per tile" for S2 + EnMAP + prior (June).
 """
 import copy
@@ -22,6 +24,7 @@ from mmengine.logging import print_log
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from h2crop.constants import (ENMAP, ENMAP_BANDS, ENMAP_SCALE, LEVELS, PRIOR,
@@ -144,7 +147,12 @@ def forward_flops(model: nn.Module,
     model.eval()
     counter = FlopCounterMode(display=False, depth=2)
     try:
-        with torch.no_grad(), counter:
+        # The math backend of scaled_dot_product_attention runs as matrix
+        # products on every device; fused CPU kernels are not counted by
+        # every torch release's FlopCounterMode, meta tensors always take
+        # the math path. Forcing it makes the count device- and
+        # version-independent (2 * (QK^T + AV) multiply-adds).
+        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), counter:
             model(inputs, mode=mode)
     finally:
         model.train(was_training)

@@ -15,7 +15,7 @@ from mmengine.structures import PixelData
 from h2crop.constants import LEVELS
 from h2crop.evaluation import (HIERARCHY_KEY, SUMMARY_METRICS,
                                HierarchicalSegMetric, class_metrics)
-from h2crop.evaluation import metrics as metrics_module
+from h2crop.evaluation import report as report_module
 from h2crop.registry import METRICS
 from h2crop.taxonomy import Taxonomy, load_taxonomy
 
@@ -414,7 +414,7 @@ def test_real_data_sample_objects():
 
 # ---------------------------------------------------------------- files
 def test_csv_json_written_without_overwriting(tmp_path, monkeypatch):
-    monkeypatch.setattr(metrics_module.time, 'strftime',
+    monkeypatch.setattr(report_module.time, 'strftime',
                         lambda fmt: '20240101_000000')
     user_file = tmp_path / 'metrics_20240101_000000.json'
     user_file.write_text('mine')

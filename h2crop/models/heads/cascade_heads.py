@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
+from h2crop.validators import check_levels
 from h2crop.constants import LEVELS
 from h2crop.registry import MODELS
 
@@ -40,17 +41,7 @@ class CascadeHeads(BaseModule):
                  loss_weight: Union[float, Sequence[float]] = 1.0,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        levels = tuple(levels)
-        if not levels:
-            raise ValueError('CascadeHeads needs at least one level')
-        unknown = [lv for lv in levels if lv not in LEVELS]
-        if unknown:
-            raise ValueError(f'unknown levels {unknown}; expected a subset '
-                             f'of {LEVELS}')
-        if list(levels) != sorted(levels, key=LEVELS.index) or len(
-                set(levels)) != len(levels):
-            raise ValueError(f'levels {levels} must be distinct and ordered '
-                             'coarse to fine')
+        levels = check_levels(levels)
         if len(num_classes) != len(levels):
             raise ValueError(f'num_classes {tuple(num_classes)} has '
                              f'{len(num_classes)} entries for levels {levels}')

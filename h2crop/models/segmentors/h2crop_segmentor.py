@@ -7,6 +7,7 @@ from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
+from h2crop.validators import check_levels, check_modalities
 from h2crop.constants import ENMAP, LEVELS, MODALITIES, PRIOR, S2
 from h2crop.registry import MODELS
 from h2crop.taxonomy import load_taxonomy
@@ -70,24 +71,16 @@ class H2CropSegmentor(BaseModel):
             data_preprocessor = BaseDataPreprocessor()
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
-        modalities = tuple(modalities)
-        bad = [m for m in modalities if m not in MODALITIES]
-        if bad or S2 not in modalities or len(set(modalities)) != len(
-                modalities):
-            raise ValueError(f'modalities {modalities} must be distinct, '
-                             f'include {S2!r} and be drawn from {MODALITIES}')
+        modalities = check_modalities(modalities)
         if (ENMAP in modalities) != (enmap_encoder is not None):
             raise ValueError(
                 f'modalities {modalities} and enmap_encoder disagree: give an '
                 f'enmap_encoder config exactly when {ENMAP!r} is used')
         self.modalities = modalities
-        self.levels = tuple(levels)
+        self.levels = check_levels(levels)
         self.num_frames = int(num_frames)
         self.taxonomy = load_taxonomy(taxonomy)
         all_classes = self.taxonomy.num_classes
-        for lv in self.levels:
-            if lv not in LEVELS:
-                raise ValueError(f'unknown level {lv!r}; expected {LEVELS}')
         num_classes = [all_classes[LEVELS.index(lv)] for lv in self.levels]
 
         s2_cfg = copy.deepcopy(dict(s2_encoder))

@@ -3,120 +3,30 @@
 Per taxonomy level, confusion counts (intersection, predicted area, ground
 truth area per class) are summed over the whole split and turned into
 per-class IoU, Acc (= recall), Precision and F-score, their means and the
-overall pixel accuracy aAcc. The definitions equal mmseg's ``IoUMetric`` on
-the same counts except for the F-score of a class that is present in the
-ground truth but never correctly predicted (see :func:`class_metrics`).
+overall pixel accuracy aAcc. The formulas live in
+:mod:`h2crop.evaluation.functional`, the tables and files in
+:mod:`h2crop.evaluation.report`; this module counts and combines.
 """
-import csv
-import json
 import logging
-import math
-import os.path as osp
-import time
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from einops import rearrange
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
-from mmengine.utils import mkdir_or_exist
-from prettytable import PrettyTable
 
-from ..constants import BACKGROUND_ID, LEVELS
-from ..registry import METRICS
-from ..taxonomy import Taxonomy, load_taxonomy
+from h2crop.constants import BACKGROUND_ID, LEVELS
+from h2crop.registry import METRICS
+from h2crop.taxonomy import Taxonomy, load_taxonomy
+from h2crop.validators import check_levels
 
-#: Pixel subsets: all pixels, pixels whose label differs from the prior
-#: (``changed``) and pixels whose label equals the prior (``unchanged``).
-ALL, CHANGED, UNCHANGED = 'all', 'changed', 'unchanged'
-SUBSETS: Tuple[str, ...] = (ALL, CHANGED, UNCHANGED)
-#: Per-class statistics, in the order of the tables and CSV columns.
-CLASS_METRICS: Tuple[str, ...] = ('IoU', 'Acc', 'Fscore', 'Precision',
-                                  'Recall')
-#: Per-level summary statistics (the returned ``<level>/<name>`` keys).
-SUMMARY_METRICS: Tuple[str, ...] = ('aAcc', 'mIoU', 'mAcc', 'mFscore',
-                                    'mPrecision', 'mRecall')
-#: Summary statistics that are also averaged over the evaluated levels.
-LEVEL_MEAN_METRICS: Tuple[str, ...] = ('mFscore', 'mIoU')
-HIERARCHY_KEY = 'hierarchy_consistency'
-# rows of a per-sample count array: intersection, predicted, ground truth
-_INTERSECT, _PRED, _GT = 0, 1, 2
-
-
-def class_metrics(intersect: np.ndarray,
-                  pred_area: np.ndarray,
-                  gt_area: np.ndarray,
-                  beta: float = 1.0) -> Dict[str, np.ndarray]:
-    """Per-class statistics from summed confusion counts (fractions, not %).
-
-    With I, P, G the intersection, predicted and ground-truth pixel counts
-    of a class and U = P + G - I:
-
-    * ``IoU`` = I / U; NaN when U = 0 (class neither present nor predicted).
-    * ``Acc`` = ``Recall`` = I / G; NaN when G = 0.
-    * ``Precision`` = I / P; NaN when P = 0 (never predicted), no epsilon.
-    * ``Fscore`` = (1 + b²) I / (b² G + P) when G > 0, else NaN. This equals
-      (1 + b²) P R / (b² P + R) where both are defined, and is **0** for a
-      class present in the ground truth with I = 0 (never predicted, or
-      predicted only on wrong pixels), where mmseg's ``IoUMetric`` gets
-      NaN and drops the class from mFscore. This is the paper's protocol.
-
-    Args:
-        intersect: Correctly predicted pixels per class, shape (C,).
-        pred_area: Predicted pixels per class, shape (C,).
-        gt_area: Ground-truth pixels per class, shape (C,).
-        beta: Weight of recall in the F-score.
-
-    Returns:
-        Dict with keys :data:`CLASS_METRICS`, each a float64 array (C,).
-    """
-    i = np.asarray(intersect, dtype=np.float64)
-    p = np.asarray(pred_area, dtype=np.float64)
-    g = np.asarray(gt_area, dtype=np.float64)
-    u = p + g - i
-    b2 = float(beta)**2
-    with np.errstate(divide='ignore', invalid='ignore'):
-        iou = np.where(u > 0, i / u, np.nan)
-        recall = np.where(g > 0, i / g, np.nan)
-        precision = np.where(p > 0, i / p, np.nan)
-        fscore = np.where(g > 0, (1 + b2) * i / (b2 * g + p), np.nan)
-    return OrderedDict(IoU=iou, Acc=recall, Fscore=fscore,
-                       Precision=precision, Recall=recall.copy())
-
-
-def _nanmean(values: np.ndarray) -> float:
-    """Mean over the non-NaN entries; NaN when there are none."""
-    values = np.asarray(values, dtype=np.float64)
-    finite = values[~np.isnan(values)]
-    return float(finite.mean()) if finite.size else math.nan
-
-
-def summary_metrics(per_class: Dict[str, np.ndarray], intersect: np.ndarray,
-                    gt_area: np.ndarray) -> Dict[str, float]:
-    """aAcc and NaN-ignoring class means (fractions, not %).
-
-    Args:
-        per_class: Output of :func:`class_metrics` (possibly sliced).
-        intersect: Intersection counts of the same classes, shape (C,).
-        gt_area: Ground-truth counts of the same classes, shape (C,).
-
-    Returns:
-        Dict with keys :data:`SUMMARY_METRICS`.
-    """
-    total = float(np.sum(gt_area))
-    out = OrderedDict(aAcc=float(np.sum(intersect)) / total
-                      if total > 0 else math.nan)
-    for name in ('IoU', 'Acc', 'Fscore', 'Precision', 'Recall'):
-        out['m' + name] = _nanmean(per_class[name])
-    return out
-
-
-def _percent(value: float) -> float:
-    """A fraction as a percentage rounded to 2 decimals (NaN stays NaN)."""
-    return math.nan if math.isnan(value) else round(value * 100.0, 2)
+from ..functional import (ALL, CHANGED, GT, HIERARCHY_KEY, INTERSECT,
+                          LEVEL_MEAN_METRICS, PRED, SUBSETS, UNCHANGED,
+                          area_counts, class_metrics, nanmean, percent,
+                          subset_key, summary_metrics)
+from ..report import log_report, write_report
 
 
 @METRICS.register_module()
@@ -201,11 +111,7 @@ class HierarchicalSegMetric(BaseMetric):
         super().__init__(collect_device=collect_device, prefix=prefix,
                          collect_dir=collect_dir)
         if levels is not None:
-            levels = tuple(levels)
-            unknown = [lv for lv in levels if lv not in LEVELS]
-            if unknown or not levels or len(set(levels)) != len(levels):
-                raise ValueError(f'levels {levels}: expected distinct names '
-                                 f'from {LEVELS}')
+            levels = check_levels(levels)
         self.levels: Optional[Tuple[str, ...]] = levels
         self.taxonomy: Taxonomy = (taxonomy if isinstance(taxonomy, Taxonomy)
                                    else load_taxonomy(taxonomy))
@@ -219,7 +125,6 @@ class HierarchicalSegMetric(BaseMetric):
         self.output_dir = output_dir
         self.file_prefix = file_prefix
         self.log_per_class = bool(log_per_class)
-        self._parent_cache: Dict[str, List[torch.Tensor]] = {}
 
     # ------------------------------------------------------------ set-up
     def _resolve_num_classes(
@@ -268,17 +173,6 @@ class HierarchicalSegMetric(BaseMetric):
             return (f'num_classes {self.num_classes} differ from the '
                     f'taxonomy\'s {self.taxonomy.num_classes}')
         return None
-
-    def _parents_on(self, device: torch.device) -> List[torch.Tensor]:
-        """Parent maps of level2..level4 as int64 tensors on ``device``."""
-        key = str(device)
-        if key not in self._parent_cache:
-            self._parent_cache[key] = [
-                torch.as_tensor(self.taxonomy.parent_map(lv),
-                                dtype=torch.int64, device=device)
-                for lv in LEVELS[1:]
-            ]
-        return self._parent_cache[key]
 
     # ------------------------------------------------------------ process
     @staticmethod
@@ -339,34 +233,6 @@ class HierarchicalSegMetric(BaseMetric):
             raise ValueError(f'{where}: {what} of {level} has ids in '
                              f'[{int(lo)}, {int(hi)}]; expected 0..{n - 1}')
 
-    def _area_counts(self, pred: torch.Tensor, gt: torch.Tensor,
-                     num_classes: int,
-                     subset: Optional[torch.Tensor]) -> np.ndarray:
-        """Per-subset (intersection, predicted, ground truth) bincounts.
-
-        Args:
-            pred: Predicted ids, shape (N,), int64.
-            gt: Ground-truth ids, shape (N,), int64.
-            num_classes: C.
-            subset: Subset index per pixel in ``0..S-1``, shape (N,), or None
-                for a single subset.
-
-        Returns:
-            int64 array of shape (S, 3, C) on the CPU.
-        """
-        num_subsets = 1 if subset is None else 2
-        offset = 0 if subset is None else subset * num_classes
-        gt_key, pred_key = gt + offset, pred + offset
-        length = num_subsets * num_classes
-        hit = pred == gt
-        counts = torch.stack([
-            torch.bincount(gt_key[hit], minlength=length),
-            torch.bincount(pred_key, minlength=length),
-            torch.bincount(gt_key, minlength=length),
-        ])  # (3, S*C)
-        counts = rearrange(counts, 'r (s c) -> s r c', s=num_subsets)
-        return counts.cpu().numpy().astype(np.int64)
-
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         """Accumulate per-sample counts.
 
@@ -410,18 +276,15 @@ class HierarchicalSegMetric(BaseMetric):
                 # subset 0: changed (label != prior), 1: unchanged
                 subset = (None if prior is None else
                           (prior[row].reshape(-1) == g).long())  # (H*W,)
-                counts[level] = self._area_counts(
-                    p, g, self.num_classes[level], subset)
+                counts[level] = area_counts(p, g, self.num_classes[level],
+                                            subset)
 
             consistency = None
             if self._hierarchy_unavailable(levels) is None:
                 by_level = dict(zip(levels, rows))
-                parents = self._parents_on(pred.device)
-                ok = torch.ones_like(pred[0], dtype=torch.bool)  # (H, W)
-                for k in range(1, len(LEVELS)):
-                    fine = pred[by_level[LEVELS[k]]]
-                    coarse = pred[by_level[LEVELS[k - 1]]]
-                    ok &= parents[k - 1][fine] == coarse
+                # (4, H, W) predictions in taxonomy order
+                stack = pred[[by_level[lv] for lv in LEVELS]]
+                ok = self.taxonomy.consistency_mask(stack, LEVELS)  # (H, W)
                 consistency = np.array([int(ok.sum()), ok.numel()],
                                        dtype=np.int64)
             self.results.append(
@@ -486,144 +349,42 @@ class HierarchicalSegMetric(BaseMetric):
         metrics: Dict[str, float] = OrderedDict()
         for subset, per_level in totals.items():
             tables[subset] = {}
-            key_subset = '' if subset == ALL else subset + '/'
+            key = subset_key(subset)
             for level in levels:
                 counts = per_level[level][:, first:]  # drop class 0 if asked
-                per_class = class_metrics(counts[_INTERSECT], counts[_PRED],
-                                          counts[_GT], self.beta)
-                summary = summary_metrics(per_class, counts[_INTERSECT],
-                                          counts[_GT])
+                per_class = class_metrics(counts[INTERSECT], counts[PRED],
+                                          counts[GT], self.beta)
+                summary = summary_metrics(per_class, counts[INTERSECT],
+                                          counts[GT])
                 tables[subset][level] = dict(per_class=per_class,
                                              summary=summary, counts=counts)
                 for name, value in summary.items():
-                    metrics[f'{level}/{key_subset}{name}'] = _percent(value)
+                    metrics[f'{level}/{key}{name}'] = percent(value)
             for name in LEVEL_MEAN_METRICS:
-                metrics[f'{key_subset}{name}'] = _percent(_nanmean(
-                    [tables[subset][lv]['summary'][name] for lv in levels]))
+                metrics[f'{key}{name}'] = percent(
+                    nanmean([tables[subset][lv]['summary'][name]
+                             for lv in levels]))
         reason = self._hierarchy_unavailable(levels)
         if hierarchy is not None and hierarchy[1] > 0:
-            metrics[HIERARCHY_KEY] = _percent(hierarchy[0] / hierarchy[1])
+            metrics[HIERARCHY_KEY] = percent(hierarchy[0] / hierarchy[1])
         elif reason is None:
             reason = 'no sample had hierarchy counts'
 
-        self._log(levels, tables, metrics, reason, first)
+        def names(level: str) -> Tuple[str, ...]:
+            return self.class_names(level)[first:]
+
+        log_report(levels, tables, metrics, names, first,
+                   log_per_class=self.log_per_class,
+                   background_excluded=self.exclude_background,
+                   hierarchy_reason=reason)
         if self.output_dir is not None:
-            self._write(levels, tables, metrics, len(results), first)
+            write_report(
+                self.output_dir, self.file_prefix, levels, tables, metrics,
+                names, first,
+                summary=dict(
+                    num_samples=len(results),
+                    exclude_background=self.exclude_background,
+                    beta=self.beta,
+                    taxonomy=self.taxonomy.source,
+                    num_classes={lv: self.num_classes[lv] for lv in levels}))
         return dict(metrics)
-
-    # ------------------------------------------------------------ report
-    def _log(self, levels: Sequence[str], tables: dict, metrics: dict,
-             hierarchy_reason: Optional[str], first: int) -> None:
-        bg = ' (background excluded)' if self.exclude_background else ''
-        if self.log_per_class:
-            for level in levels:
-                entry = tables[ALL][level]
-                names = self.class_names(level)[first:]
-                table = PrettyTable()
-                table.add_column('Id', list(range(first, first + len(names))))
-                table.add_column('Class', list(names))
-                for name in ('IoU', 'Fscore', 'Precision', 'Recall'):
-                    table.add_column(name, [
-                        _percent(v) for v in entry['per_class'][name]])
-                table.add_column('GT px', entry['counts'][_GT].tolist())
-                table.add_column('Pred px', entry['counts'][_PRED].tolist())
-                print_log(f'{level} per-class results{bg}:\n'
-                          f'{table.get_string()}', logger='current')
-        for subset in tables:
-            key_subset = '' if subset == ALL else subset + '/'
-            table = PrettyTable()
-            table.field_names = ['Level'] + list(SUMMARY_METRICS)
-            for level in levels:
-                table.add_row([level] + [
-                    metrics[f'{level}/{key_subset}{n}']
-                    for n in SUMMARY_METRICS])
-            print_log(f'per-level results, {subset} pixels{bg}:\n'
-                      f'{table.get_string()}\n'
-                      f'mean over levels: '
-                      f'mFscore {metrics[key_subset + "mFscore"]}, '
-                      f'mIoU {metrics[key_subset + "mIoU"]}',
-                      logger='current')
-        if HIERARCHY_KEY in metrics:
-            print_log(f'hierarchy consistency of the predictions: '
-                      f'{metrics[HIERARCHY_KEY]} % of pixels',
-                      logger='current')
-        else:
-            print_log(f'hierarchy consistency not computed: '
-                      f'{hierarchy_reason}', logger='current')
-
-    def _free_stem(self) -> str:
-        """A file stem in ``output_dir`` none of whose files exist yet."""
-        stem = f'{self.file_prefix}_{time.strftime("%Y%m%d_%H%M%S")}'
-        candidate, n = stem, 0
-        while any(osp.exists(osp.join(self.output_dir, candidate + suffix))
-                  for suffix in ('_per_class.csv', '_per_level.csv',
-                                 '.json')):
-            n += 1
-            candidate = f'{stem}_{n}'
-        return candidate
-
-    def _write(self, levels: Sequence[str], tables: dict, metrics: dict,
-               num_samples: int, first: int) -> Dict[str, str]:
-        """Write per-class CSV, per-level CSV and a JSON summary.
-
-        Returns:
-            The written paths by kind (``per_class``, ``per_level``,
-            ``json``).
-        """
-        mkdir_or_exist(self.output_dir)
-        stem = osp.join(self.output_dir, self._free_stem())
-        paths = dict(per_class=stem + '_per_class.csv',
-                     per_level=stem + '_per_level.csv', json=stem + '.json')
-
-        def cell(value: float) -> str:
-            return '' if math.isnan(value) else f'{value:.2f}'
-
-        # mode 'x': fail rather than overwrite a file created meanwhile
-        with open(paths['per_class'], 'x', newline='',
-                  encoding='utf-8') as f:
-            writer = csv.writer(f)
-            writer.writerow(['subset', 'level', 'class_id', 'class_name'] +
-                            list(CLASS_METRICS) +
-                            ['intersect', 'union', 'pred_pixels',
-                             'gt_pixels'])
-            for subset, per_level in tables.items():
-                for level in levels:
-                    entry = per_level[level]
-                    names = self.class_names(level)[first:]
-                    c = entry['counts']
-                    union = c[_PRED] + c[_GT] - c[_INTERSECT]
-                    for j, name in enumerate(names):
-                        writer.writerow(
-                            [subset, level, first + j, name] +
-                            [cell(_percent(entry['per_class'][m][j]))
-                             for m in CLASS_METRICS] +
-                            [int(c[_INTERSECT][j]), int(union[j]),
-                             int(c[_PRED][j]), int(c[_GT][j])])
-        with open(paths['per_level'], 'x', newline='',
-                  encoding='utf-8') as f:
-            writer = csv.writer(f)
-            writer.writerow(['subset', 'level'] + list(SUMMARY_METRICS))
-            for subset in tables:
-                key_subset = '' if subset == ALL else subset + '/'
-                for level in levels:
-                    writer.writerow([subset, level] + [
-                        cell(metrics[f'{level}/{key_subset}{n}'])
-                        for n in SUMMARY_METRICS])
-        summary = dict(
-            metrics={k: (None if math.isnan(v) else v)
-                     for k, v in metrics.items()},
-            levels=list(levels),
-            subsets=list(tables),
-            num_samples=num_samples,
-            exclude_background=self.exclude_background,
-            beta=self.beta,
-            units='percent, rounded to 2 decimals',
-            taxonomy=self.taxonomy.source,
-            num_classes={lv: self.num_classes[lv] for lv in levels},
-            files={k: osp.basename(v) for k, v in paths.items()})
-        with open(paths['json'], 'x', encoding='utf-8') as f:
-            json.dump(summary, f, indent=2)
-        print_log(f'metrics written to {paths["per_class"]}, '
-                  f'{paths["per_level"]} and {paths["json"]}',
-                  logger='current')
-        return paths
