@@ -10,9 +10,10 @@ the options the dataset put there (``h5_path``, ``modalities``,
     'gt_sem_seg' uint8 (L, H, W)
 
 :class:`H2CropRandomFlipRotate` flips / rotates all of them alike and
-:class:`PackH2CropInputs` turns them into the sample structure of
-``notes/INTERFACES.md`` (``inputs`` dict + ``SegDataSample``). Values stay
-int16 / uint8; normalisation happens batched in the data preprocessor.
+:class:`PackH2CropInputs` turns them into the sample structure described in
+``docs/design.md`` ("Sample structure": ``inputs`` dict + ``SegDataSample``).
+Values stay int16 / uint8; normalisation happens batched in the data
+preprocessor.
 """
 from typing import Dict, Optional, Sequence
 

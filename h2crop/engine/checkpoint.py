@@ -20,6 +20,8 @@ from typing import Any, Callable, Optional, Union
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from h2crop.models.weights.io import TRUSTED, load_checkpoint_file
+
 #: Prefix that routes a local path through :func:`load_trusted_checkpoint`.
 TRUSTED_SCHEME = 'h2crop-trusted://'
 
@@ -36,19 +38,13 @@ def load_trusted_checkpoint(filename: str,
 
     Raises:
         FileNotFoundError: When the file does not exist.
-        RuntimeError: When the file is not a readable torch checkpoint.
+        CheckpointReadError: When the file is not a readable torch
+            checkpoint (a ``RuntimeError``).
     """
     path = filename[len(TRUSTED_SCHEME):] if filename.startswith(
         TRUSTED_SCHEME) else filename
-    path = osp.expanduser(path)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint {path} does not exist')
-    try:
-        return torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # truncated zip, not a checkpoint, ...
-        raise RuntimeError(
-            f'{path}: cannot read checkpoint ({type(exc).__name__}: {exc})'
-        ) from exc
+    return load_checkpoint_file(path, trust=TRUSTED,
+                                map_location=map_location)
 
 
 CheckpointLoader.register_scheme(prefixes=TRUSTED_SCHEME,

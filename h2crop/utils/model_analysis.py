@@ -48,7 +48,7 @@ def load_model_config(config: Union[str, Config],
 
     ``model.taxonomy`` (and nothing else) is set to None when the file it
     names does not exist, so paper configs can be analysed without the
-    dataset; the class counts then are the paper's (SPEC §4.4).
+    dataset; the class counts then are the paper's.
 
     Args:
         config: Path of a config file or a loaded :class:`Config`.

@@ -1,4 +1,4 @@
-"""Fidelity check of the whole S2 + EnMAP + prior model (SPEC §8).
+"""Fidelity check of the whole S2 + EnMAP + prior model (``docs/design.md``, "Reference vectors").
 
 ``reference/dualstream`` holds the original implementation's random weights
 at tiny width (``h2crop_tiny_state_dict.npz``, original key layout), its

@@ -43,10 +43,10 @@ def _pick(d, *names):
 def test_sample_structure_and_values(tiny_root):
     ds = DATASETS.build(dict(type='H2CropDataset', data_root=tiny_root,
                              ann_file='data_lists/train.txt', end_month=6,
-                             levels=('level4', 'level1'), pipeline=TEST))
-    assert ds.metainfo['levels'] == ('level4', 'level1')
-    assert ds.metainfo['num_classes'] == (NUM_CROP_CLASSES[3] + 1,
-                                          NUM_CROP_CLASSES[0] + 1)
+                             levels=('level1', 'level4'), pipeline=TEST))
+    assert ds.metainfo['levels'] == ('level1', 'level4')
+    assert ds.metainfo['num_classes'] == (NUM_CROP_CLASSES[0] + 1,
+                                          NUM_CROP_CLASSES[3] + 1)
     assert ds.metainfo['end_month'] == 6
     assert ds.metainfo['modalities'] == (S2, ENMAP, PRIOR)
     for i in range(len(ds)):
@@ -60,10 +60,10 @@ def test_sample_structure_and_values(tiny_root):
         assert np.array_equal(inputs[ENMAP].numpy(),
                               _pick(raw, 'EnMAP_data', 'EnMAP'))
         assert np.array_equal(inputs[PRIOR].numpy(),
-                              _pick(raw, 'priors', 'prior')[[3, 0]])
+                              _pick(raw, 'priors', 'prior')[[0, 3]])
         assert np.array_equal(sample.gt_sem_seg.data.numpy(),
-                              raw['label'][[3, 0]])
-        assert sample.levels == ('level4', 'level1')
+                              raw['label'][[0, 3]])
+        assert sample.levels == ('level1', 'level4')
         assert sample.end_month == 6 and sample.ori_shape == (48, 48)
         assert sample.h5_path.endswith(sample.sample_id + H5_SUFFIX)
 

@@ -92,5 +92,5 @@ def test_cascade_loss_is_mean_ce_with_background_and_checks():
     with pytest.raises(ValueError, match='prior of level1 has ids'):
         CascadeHeads(2, (3, ), ('level1', ), with_prior=True)(
             torch.randn(1, 2, 4, 4), torch.full((1, 1, 4, 4), 3))
-    with pytest.raises(ValueError, match='ordered'):
+    with pytest.raises(ValueError, match='coarse to fine'):
         CascadeHeads(2, (3, 4), ('level2', 'level1'))

@@ -92,7 +92,7 @@ def test_config_contradiction_and_modalities_errors():
                         neck=dict(type='FusionDecoder'),
                         head=dict(type='CascadeHeads'),
                         modalities=(S2, ENMAP))
-    with pytest.raises(ValueError, match='include'):
+    with pytest.raises(ValueError, match='is required'):
         build_tiny((ENMAP, ))
 
 
@@ -144,7 +144,7 @@ def test_registry_build_and_full_size_counts():
             model = MODELS.build(cfg)
         return round(sum(p.numel() for p in model.parameters()) / 1e6, 1)
 
-    # SPEC §4.5 (no dead parameters)
+    # the paper's figures without dead parameters (docs/design.md)
     assert count((S2, ), 6) == 115.0
     assert count((S2, ENMAP, PRIOR), 6) == 176.2
     assert count((S2, ENMAP, PRIOR), 10) == 182.7

@@ -58,7 +58,7 @@ def test_shapes_per_stage(t, hw):
 
 
 def test_paper_feature_channels():
-    # SPEC 4.3: skips (features_list 2, 1, 0) of jun / Aug / Oct / Dec.
+    # docs/design.md, fusion decoder: skips (features_list 2, 1, 0) of jun / Aug / Oct / Dec.
     expect = {6: (384, 512, 512, 1024), 8: (512, 512, 512, 1024),
               10: (640, 768, 1024, 1024), 12: (768, 768, 1024, 1024)}
     for t, channels in expect.items():

@@ -1,4 +1,4 @@
-"""EnMAP spectral-spatial encoder (SPEC §4.2).
+"""EnMAP spectral-spatial encoder (``docs/design.md``, "EnMAP encoder").
 
 Two transformers read the normalised hyperspectral cube (B, 218, h, w):
 
@@ -11,6 +11,11 @@ Both are brought to the S2 grid (x3) by a 3x3 convolution and a pixel
 shuffle and fused by two 3x3 convolutions. Only parameters that take part in
 the forward pass are created (the original's timm subclass leaves 40.4 M
 unused ones, which forces DDP's ``find_unused_parameters``).
+
+Credits: the spectral-spatial design is the H2Crop paper's (Li et al. 2025,
+arXiv 2506.06155); its transformer layers are pre-norm ViT blocks
+(Dosovitskiy et al., "An Image is Worth 16x16 Words", ICLR 2021) taken from
+timm's ``Block``.
 """
 from collections import OrderedDict
 from functools import partial

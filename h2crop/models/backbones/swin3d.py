@@ -1,14 +1,20 @@
 """Temporal Video-Swin encoder for Sentinel-2 monthly series (AgriFM variant).
 
-The encoder follows SPEC section 4.1: a 3-D patch embedding, four stages of
-(shifted) 3-D window attention and a patch merging between stages that halves
-H and W and averages ``Dt`` temporal phases. Module names match the AgriFM
+The encoder (``docs/design.md``, "S2 encoder") is a 3-D patch embedding,
+four stages of (shifted) 3-D window attention and a patch merging between
+stages that halves H and W and averages ``Dt`` temporal phases. Module names match the AgriFM
 checkpoint layout (``patch_emd.proj``, ``backbone.layers.{i}.blocks.{j}``,
 ``backbone.layers.{i}.downsample``, ``backbone.norm``) so that pretrained
 weights load by name.
 
 Every (B, C, D, H, W) feature leaves the encoder flattened to (B, C*D, H, W)
 with channel index ``c * D + d``.
+
+Credits: the design follows the Video Swin Transformer (Liu et al., "Video
+Swin Transformer", CVPR 2022; mmaction2's ``SwinTransformer3D`` was read as
+a reference) in the variant of AgriFM, whose weights and key layout it keeps,
+as used by the H2Crop paper (Li et al. 2025, arXiv 2506.06155). The code is
+written for this project.
 """
 import math
 from functools import lru_cache

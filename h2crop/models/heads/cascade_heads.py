@@ -1,4 +1,4 @@
-"""Cascade of per-level classification heads (SPEC §4.4)."""
+"""Cascade of per-level classification heads (``docs/design.md``, "Cascade heads"; H2Crop paper)."""
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Union
 

@@ -1,4 +1,4 @@
-"""Multi-scale fusion decoder of the S2 features (SPEC §4.3)."""
+"""Multi-scale fusion decoder of the S2 features (``docs/design.md``, "Fusion decoder"; H2Crop paper)."""
 from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple, Union
 

@@ -1,4 +1,4 @@
-"""AgriFM pretrained weights for :class:`S2TemporalSwin` (SPEC section 5).
+"""AgriFM pretrained weights for :class:`S2TemporalSwin` (``docs/design.md``, "Pretrained weights").
 
 The released ``AgriFM.pth`` stores ``encoder.S2_patch_emd.*`` (a temporal
 patch kernel of 4, ours is 2), other sensors' patch embeddings
@@ -25,7 +25,7 @@ import torch.nn as nn
 from mmengine.logging import MMLogger
 
 from h2crop.registry import WEIGHT_INITIALIZERS
-from .io import unwrap_state_dict
+from .io import WEIGHTS_ONLY, read_state_dict
 
 PATCH_KERNEL_POLICIES = ('reinit', 'fold')
 PATCH_WEIGHT = 'patch_emd.proj.weight'
@@ -43,6 +43,12 @@ _PATCH_PARAM = {
 }
 
 StateDict = Dict[str, torch.Tensor]
+#: What to do when the AgriFM file is missing.
+AGRIFM_MISSING_HINT = (
+    'h2crop never downloads weights: download AgriFM.pth yourself (see the '
+    'AgriFM README, github.com/flyakon/AgriFM) and place it under '
+    'checkpoints/ (e.g. checkpoints/AgriFM.pth), or set '
+    'init_cfg.checkpoint.')
 
 
 def _logger(logger: Optional[MMLogger]) -> MMLogger:
@@ -51,7 +57,7 @@ def _logger(logger: Optional[MMLogger]) -> MMLogger:
 
 
 def read_checkpoint(path: str) -> StateDict:
-    """Read a checkpoint safely and unwrap ``state_dict`` / ``module.``.
+    """Read AgriFM weights (``weights_only``) and unwrap them.
 
     Args:
         path: File written by ``torch.save``.
@@ -62,16 +68,11 @@ def read_checkpoint(path: str) -> StateDict:
     Raises:
         FileNotFoundError: ``path`` does not exist (weights are never
             downloaded; place ``AgriFM.pth`` under ``checkpoints/``).
+        CheckpointReadError: The file is not a readable checkpoint.
         ValueError: The file holds no state dict of tensors.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'AgriFM weights not found at {path!r}. h2crop never downloads '
-            'weights: download AgriFM.pth yourself (see the AgriFM README, '
-            'github.com/flyakon/AgriFM) and place it under checkpoints/ '
-            '(e.g. checkpoints/AgriFM.pth), or set init_cfg.checkpoint.')
-    obj = torch.load(path, map_location='cpu', weights_only=True)
-    return unwrap_state_dict(obj, path)
+    return read_state_dict(path, trust=WEIGHTS_ONLY,
+                           missing_hint=AGRIFM_MISSING_HINT)
 
 
 def map_agrifm_state_dict(state: StateDict) -> Tuple[StateDict,

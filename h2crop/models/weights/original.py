@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
-from .io import unwrap_state_dict
+from .io import TRUSTED, WEIGHTS_ONLY, read_state_dict, unwrap_state_dict
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -158,29 +158,20 @@ def to_original_state_dict(state: Mapping[str, torch.Tensor],
 
 
 def read_original_checkpoint(path: str,
-                             allow_pickle: bool = False) -> Mapping:
-    """Read a checkpoint file (``.pth`` / ``.pt`` via torch, ``.npz``).
+                             allow_pickle: bool = False) -> StateDict:
+    """Read an original checkpoint file (``.pth`` / ``.pt``, or ``.npz``).
 
     Args:
         path: Checkpoint path.
-        allow_pickle: Unpickle arbitrary objects (full mmengine training
-            checkpoints hold a message hub); only for files you trust.
+        allow_pickle: Read with full unpickling (trust level ``trusted``):
+            full mmengine training checkpoints hold a message hub that
+            ``weights_only`` refuses. Only for files you trust.
+
+    Returns:
+        The unwrapped state dict (original key layout).
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint {path!r} does not exist')
-    if path.endswith('.npz'):
-        with np.load(path) as data:
-            return {k: torch.from_numpy(data[k]) for k in data.keys()}
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:  # torch raises UnpicklingError subclasses
-        if not allow_pickle:
-            raise ValueError(
-                f'{path}: cannot be read with weights_only=True ({err}). '
-                'If you trust the file (e.g. a full mmengine training '
-                'checkpoint), pass allow_pickle=True / --allow-pickle.'
-            ) from err
-    return torch.load(path, map_location='cpu', weights_only=False)
+    return read_state_dict(path, trust=TRUSTED if allow_pickle else
+                           WEIGHTS_ONLY)
 
 
 def load_original_checkpoint(model: nn.Module,
