@@ -24,8 +24,10 @@ $(STAMP): setup.py
 test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
+# A second `make demo` replaces the previous demo run in $(DEMO_WORK).
 demo: install
-	$(PY) tools/demo.py --data-root $(DEMO_DATA) --work-dir $(DEMO_WORK)
+	$(PY) tools/demo.py --data-root $(DEMO_DATA) --work-dir $(DEMO_WORK) \
+		--overwrite
 
 clean-demo:
 	rm -rf $(DEMO_WORK)

@@ -39,7 +39,9 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
                         help='number of tiles (>= 3)')
     parser.add_argument('--size', type=int, default=TILE_SIZE,
                         help='tile side in S2 pixels, a multiple of 3')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0,
+                        help='random seed of the generator (same seed, '
+                        'same tiles)')
     parser.add_argument('--taxonomy', default=None,
                         help='cascade_labels.csv; default: a synthetic '
                         'strict tree with the paper\'s class counts')

@@ -16,7 +16,9 @@ load completely and applies an explicit patch-kernel policy:
 Weights are never downloaded: the user places the file under ``checkpoints/``.
 """
 import os.path as osp
+import pickle
 import re
+import zipfile
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -70,7 +72,19 @@ def read_checkpoint(path: str) -> StateDict:
             'weights: download AgriFM.pth yourself (see the AgriFM README, '
             'github.com/flyakon/AgriFM) and place it under checkpoints/ '
             '(e.g. checkpoints/AgriFM.pth), or set init_cfg.checkpoint.')
-    obj = torch.load(path, map_location='cpu', weights_only=True)
+    try:
+        obj = torch.load(path, map_location='cpu', weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError,
+            zipfile.BadZipFile) as err:
+        # torch's weights-only message starts with advice that does not
+        # apply to a file that is no checkpoint; quote the cause only.
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()
+                 and 'weights_only' not in ln and 'torch.load' not in ln]
+        first = lines[0] if lines else type(err).__name__
+        raise ValueError(
+            f'{path}: not a PyTorch checkpoint of tensors (torch.load with '
+            f'weights_only=True failed: {first}); expected the AgriFM.pth '
+            'file written by torch.save') from err
     return unwrap_state_dict(obj, path)
 
 
