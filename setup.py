@@ -39,7 +39,8 @@ setup(
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
     python_requires='>=3.10',
     install_requires=INSTALL_REQUIRES,
-    extras_require={'tests': ['pytest>=7']},
+    # tensorboard: `pip install .[tensorboard]`, then train.py --tensorboard
+    extras_require={'tests': ['pytest>=7'], 'tensorboard': ['tensorboard']},
     license='Apache-2.0',
     zip_safe=False,
 )

@@ -34,6 +34,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--overwrite', action='store_true',
                         help='train into a work dir that holds checkpoints '
                         'of an earlier run, removing them first')
+    parser.add_argument('--tensorboard', action='store_true',
+                        help='also write TensorBoard events into the work '
+                        "dir (pip install '.[tensorboard]')")
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision: bf16 autocast (CUDA or CPU)')
     parser.add_argument('--amp-dtype', choices=('bfloat16', 'float16'),

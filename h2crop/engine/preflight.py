@@ -15,10 +15,11 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 from h2crop.constants import H5_DIR, H5_SUFFIX, S2
-from h2crop.datasets.checker import Problem, check_dataset, check_tile
+from h2crop.datasets.checker import (WHOLE_FILE, Problem, check_dataset,
+                                     check_tile)
 from h2crop.datasets.h2crop_dataset import read_split_list
 from h2crop.datasets.h5io import LABEL, H2CropDataError
-from h2crop.taxonomy import load_taxonomy
+from h2crop.taxonomy import TaxonomyError, load_taxonomy
 from .experiment import experiment_choices, splits_in_use
 
 #: Most problems quoted in the error message (all are logged).
@@ -62,7 +63,13 @@ def preflight_problems(cfg: Config,
     splits = list(splits) or splits_in_use(cfg)
     data_root = choices['data_root']
     lists_dir = lists_dir_of(data_root, choices['data_lists'])
-    taxonomy = load_taxonomy(choices['taxonomy'])
+    try:
+        taxonomy = load_taxonomy(choices['taxonomy'])
+    except (TaxonomyError, OSError) as err:
+        where = choices['taxonomy'] or 'taxonomy'
+        return [Problem(where, WHOLE_FILE,
+                        f'cannot load the taxonomy ({err}); set taxonomy= '
+                        'to the dataset\'s cascade_labels.csv')], {}
     contents = (S2, LABEL) + tuple(m for m in choices['modalities']
                                    if m != S2)
     counts: Dict[str, int] = {}

@@ -51,6 +51,32 @@ def finish_args(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+#: mmengine's TensorBoard writer (needs the optional ``tensorboard`` package).
+TENSORBOARD_BACKEND = 'TensorboardVisBackend'
+
+
+def add_tensorboard(cfg: Config) -> None:
+    """Also write TensorBoard events (``<work_dir>/<time>/vis_data``).
+
+    Raises:
+        ExperimentConfigError: When the optional package is not installed.
+    """
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise ExperimentConfigError(
+            '--tensorboard needs the optional tensorboard package: '
+            "pip install '.[tensorboard]' (or pip install tensorboard)")
+    visualizer = cfg.get('visualizer')
+    if not isinstance(visualizer, (dict, ConfigDict)):
+        raise ExperimentConfigError('--tensorboard: the config has no '
+                                    'visualizer to add a backend to')
+    backends = list(visualizer.get('vis_backends') or [])
+    if not any(b.get('type') == TENSORBOARD_BACKEND for b in backends):
+        backends.append(dict(type=TENSORBOARD_BACKEND))
+    visualizer['vis_backends'] = backends
+
+
 def _set_amp(cfg: Config, dtype: str) -> None:
     """Switch the optimizer wrapper to mixed precision for this device."""
     wrapper = cfg.optim_wrapper
@@ -93,6 +119,8 @@ def prepare_cfg(args: argparse.Namespace, mode: str) -> Config:
     if mode == 'train':
         if getattr(args, 'amp', False):
             _set_amp(cfg, args.amp_dtype)
+        if getattr(args, 'tensorboard', False):
+            add_tensorboard(cfg)
         ckpt = check_work_dir(cfg.work_dir, args.resume,
                               getattr(args, 'overwrite', False))
         if ckpt is not None:

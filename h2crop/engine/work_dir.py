@@ -14,6 +14,7 @@ import os.path as osp
 from typing import Any, List, Optional
 
 from mmengine.config import ConfigDict
+from mmengine.dist import is_main_process
 
 #: File in which mmengine records the newest checkpoint of a work dir.
 LAST_CHECKPOINT = 'last_checkpoint'
@@ -95,7 +96,7 @@ def clear_checkpoints(work_dir: str) -> List[str]:
     Returns:
         The files removed.
     """
-    if os.environ.get('RANK', '0') != '0':
+    if not is_main_process():  # called once distribution is set up
         return []
     removed = checkpoints_in(work_dir)
     for path in removed:

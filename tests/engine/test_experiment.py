@@ -115,7 +115,8 @@ def test_invalid_choices_are_refused(key, value, message):
 
 def test_unknown_option_keys_are_refused():
     cfg = Config.fromfile(PAPER)
-    check_option_keys(cfg, {'tile_size': 48, 'model.num_frames': 6})
+    check_option_keys(cfg, {'tile_size': 48, 'model.num_frames': 6,
+                            'work_dir': 'w', 'experiment_name': 'x'})
     with pytest.raises(ExperimentConfigError, match='tile_sise'):
         check_option_keys(cfg, {'tile_sise': 48})
     args = _load_tool('train').parse_args(

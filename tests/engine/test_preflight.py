@@ -92,3 +92,12 @@ def test_train_tool_stops_with_the_checkers_message(root, tmp_path):
     args = train.parse_args([cfg_file, '--work-dir', str(tmp_path / 'w'),
                              '--skip-preflight'])
     assert build_runner_from_args(args, 'train') is not None
+
+
+def test_missing_taxonomy_file_is_a_problem_not_a_traceback(root, tmp_path):
+    cfg = tiny_runner_cfg(root, str(tmp_path / 'w'), resolve=False)
+    cfg.tile_size = 48
+    cfg.taxonomy = str(tmp_path / 'absent.csv')
+    from h2crop.engine.experiment import resolve_experiment
+    with pytest.raises(PreflightError, match='absent.csv.*taxonomy='):
+        run_preflight(resolve_experiment(cfg))

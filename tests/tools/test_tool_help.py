@@ -39,3 +39,20 @@ def test_every_option_has_help(rel, monkeypatch):
                if a.help is None or (a.help != argparse.SUPPRESS and
                                      len(a.help.strip()) < 8)]
     assert missing == [], f'{rel}: options without help: {missing}'
+
+
+@pytest.mark.parametrize('script,nargs', [('dist_train.sh', 2),
+                                          ('dist_test.sh', 3)])
+def test_dist_scripts_print_usage(script, nargs):
+    import subprocess
+    path = osp.join(REPO, 'tools', script)
+    bad = subprocess.run(['bash', path, 'cfg.py'], capture_output=True,
+                         text=True, timeout=30)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith(f'usage: bash tools/{script} CONFIG')
+    good = subprocess.run(['bash', path, '--help'], capture_output=True,
+                          text=True, timeout=30)
+    assert good.returncode == 0 and '--cfg-options' in good.stdout
+    not_a_count = ['a'] * (nargs - 1) + ['four']
+    assert subprocess.run(['bash', path, *not_a_count], capture_output=True,
+                          timeout=30).returncode == 2
