@@ -34,8 +34,10 @@ format: install
 test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
+# A second `make demo` replaces the previous demo run in $(DEMO_WORK).
 demo: install
-	$(PY) tools/demo.py --data-root $(DEMO_DATA) --work-dir $(DEMO_WORK)
+	$(PY) tools/demo.py --data-root $(DEMO_DATA) --work-dir $(DEMO_WORK) \
+		--overwrite
 
 clean-demo:
 	rm -rf $(DEMO_WORK)

@@ -35,6 +35,8 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     'tests': ['pytest>=7', 'ruff>=0.5'],
     'dev': ['pytest>=7', 'ruff>=0.5', 'pre-commit>=3'],
+    # `pip install .[tensorboard]`, then tools/train.py --tensorboard
+    'tensorboard': ['tensorboard'],
 }
 
 setup(

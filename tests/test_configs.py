@@ -6,7 +6,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from h2crop.constants import LEVELS, MODALITIES, MONTH_WINDOWS
+from h2crop.constants import ENMAP_SCALE, LEVELS, MODALITIES, MONTH_WINDOWS
+from h2crop.engine.experiment import resolve_experiment
 from h2crop.registry import MODELS
 from h2crop.utils import register_all_modules
 
@@ -33,7 +34,7 @@ def test_the_papers_twenty_configs_exist():
 
 @pytest.mark.parametrize('config', CONFIGS)
 def test_config_is_consistent(config):
-    cfg = Config.fromfile(osp.join(REPO, config))
+    cfg = resolve_experiment(Config.fromfile(osp.join(REPO, config)))
     model = cfg.model
     name = osp.basename(config)
     assert set(model.modalities) <= set(MODALITIES)
@@ -46,6 +47,11 @@ def test_config_is_consistent(config):
     for ev in (cfg.val_evaluator, cfg.test_evaluator):
         assert tuple(ev.levels) == tuple(model.levels)
     assert ('enmap' in model.modalities) == (model.enmap_encoder is not None)
+    if model.enmap_encoder is not None:
+        assert model.enmap_encoder.img_size * ENMAP_SCALE == cfg.tile_size
+    for ev in (cfg.val_evaluator, cfg.test_evaluator):
+        assert ev.taxonomy == model.taxonomy
+    assert cfg.param_scheduler[-1].end == cfg.train_cfg.max_epochs
     if config in PAPER:
         # file name <-> settings, as in the original's grid
         window = [w for w in MONTH_WINDOWS if f'_{w}.py' in name]
@@ -70,7 +76,7 @@ def test_config_is_consistent(config):
 @pytest.mark.parametrize('config', CONFIGS)
 def test_config_builds_and_runs_at_reduced_size(config):
     """Build at reduced width (same structure) and run one loss step."""
-    cfg = Config.fromfile(osp.join(REPO, config))
+    cfg = resolve_experiment(Config.fromfile(osp.join(REPO, config)))
     model_cfg = cfg.model
     model_cfg.taxonomy = None
     model_cfg.s2_encoder.update(embed_dims=8, depths=(1, 1, 1, 1),

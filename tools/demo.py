@@ -9,8 +9,9 @@
    ``<work_dir>/demo_summary.png`` (per-level F-score bars and a
    prediction-vs-label map of a test tile).
 
-Usage: ``make demo`` or
-``python tools/demo.py --data-root data/demo --work-dir work_dirs/demo``.
+Usage: ``make demo`` (replaces an earlier demo run in ``work_dirs/demo``) or
+``python tools/demo.py --data-root data/demo --work-dir work_dirs/demo
+[--overwrite]``.
 """
 import argparse
 import glob
@@ -19,7 +20,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -33,17 +34,32 @@ from h2crop.datasets.synthetic import make_synthetic_dataset  # noqa: E402
 CONFIG = osp.join(ROOT, 'configs', 'demo', 'h2crop_demo_s2_h_p.py')
 
 
-def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--data-root', default='data/demo')
-    p.add_argument('--work-dir', default='work_dirs/demo')
-    p.add_argument('--num-samples', type=int, default=120)
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--data-root', default='data/demo',
+                   help='synthetic dataset folder; written when it holds no '
+                   'complete dataset (h5_data/ and data_lists/), else reused')
+    p.add_argument('--work-dir', default='work_dirs/demo',
+                   help='folder for the log, checkpoints, metrics and '
+                   'figures')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace the checkpoints of an earlier demo run in '
+                   '--work-dir (without it a second run is refused; '
+                   '`make demo` passes it)')
+    p.add_argument('--num-samples', type=int, default=120,
+                   help='tiles of a newly written dataset')
     p.add_argument('--size', type=int, default=96,
-                   help='tile side of the synthetic data (multiple of 3)')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--config', default=CONFIG)
-    p.add_argument('--cfg-options', nargs='*', default=[])
-    return p.parse_args()
+                   help='tile side of a newly written dataset (multiple of '
+                   '3); also the run\'s tile_size')
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the synthetic data generator')
+    p.add_argument('--config', default=CONFIG, help='config to train')
+    p.add_argument('--cfg-options', nargs='*', default=[],
+                   help='more KEY=VALUE settings for train and test, e.g. '
+                   'max_epochs=2')
+    return p.parse_args(argv)
 
 
 def ensure_dataset(args: argparse.Namespace) -> str:
@@ -138,14 +154,15 @@ def summary_figure(work_dir: str, scores: Dict[str, float],
     return out
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
     os.makedirs(args.work_dir, exist_ok=True)
     taxonomy = ensure_dataset(args)
     opts = [f'data_root={args.data_root}', f'taxonomy={taxonomy}',
-            *args.cfg_options]
+            f'tile_size={args.size}', *args.cfg_options]
     py = sys.executable
     run([py, 'tools/train.py', args.config, '--work-dir', args.work_dir,
+         *(['--overwrite'] if args.overwrite else []),
          '--cfg-options', *opts])
     best = newest(osp.join(args.work_dir, 'best_mFscore_*.pth'))
     show_dir = osp.join(args.work_dir, 'test_vis')

@@ -12,8 +12,9 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from h2crop.engine.runner_builder import (build_runner_from_args, finish_args,  # noqa: E402
-                         parse_cfg_options)
+from h2crop.engine.runner_builder import (USER_ERRORS,  # noqa: E402
+                                          build_runner_from_args,
+                                          finish_args, parse_cfg_options)
 from h2crop.engine.dist import shutdown_distributed  # noqa: E402
 
 
@@ -33,7 +34,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    runner = build_runner_from_args(args, mode='test')
+    try:
+        runner = build_runner_from_args(args, mode='test')
+    except USER_ERRORS as err:
+        shutdown_distributed()
+        raise SystemExit(f'error: {err}')
     try:
         runner.test()
     finally:

@@ -5,6 +5,8 @@ Examples::
     python tools/train.py configs/hyper_benefits/crops_S2_H_P_jun.py
     python tools/train.py CONFIG --resume                 # latest in work dir
     python tools/train.py CONFIG --resume work_dirs/x/epoch_3.pth
+    python tools/train.py CONFIG --overwrite              # replace old run
+    python tools/train.py CONFIG --cfg-options max_epochs=1 end_month=12
     bash tools/dist_train.sh CONFIG 4 --amp               # 4 processes
 """
 import argparse
@@ -13,8 +15,9 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from h2crop.engine.runner_builder import (build_runner_from_args, finish_args,  # noqa: E402
-                         parse_cfg_options)
+from h2crop.engine.runner_builder import (USER_ERRORS,  # noqa: E402
+                                          build_runner_from_args,
+                                          finish_args, parse_cfg_options)
 from h2crop.engine.dist import shutdown_distributed  # noqa: E402
 
 
@@ -26,7 +29,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--resume', nargs='?', const='auto', default=None, metavar='CKPT',
         help='resume training state from CKPT, or from the latest checkpoint '
-        'of the work dir when CKPT is omitted')
+        'of the work dir when CKPT is omitted (an error when there is '
+        'none); pretrained weights (AgriFM) are not loaded then')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='train into a work dir that holds checkpoints '
+                        'of an earlier run, removing them first')
+    parser.add_argument('--tensorboard', action='store_true',
+                        help='also write TensorBoard events into the work '
+                        "dir (pip install '.[tensorboard]')")
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision: bf16 autocast (CUDA or CPU)')
     parser.add_argument('--amp-dtype', choices=('bfloat16', 'float16'),
@@ -39,7 +49,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    runner = build_runner_from_args(args, mode='train')
+    try:
+        runner = build_runner_from_args(args, mode='train')
+    except USER_ERRORS as err:
+        shutdown_distributed()
+        raise SystemExit(f'error: {err}')
     try:
         runner.train()
     finally:

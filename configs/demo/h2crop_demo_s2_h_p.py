@@ -1,45 +1,38 @@
 # CPU demo: the S2 + EnMAP + prior model of the paper at small width, on the
 # synthetic tiles of `make demo` (96 px, 12 months). Trains in a few minutes
-# on 2 cores; see tools/demo.py.
+# on 2 cores; see tools/demo.py. The choices below reach the dataloaders,
+# model, evaluators and schedule when the run is built (the taxonomy is the
+# dataset's <data_root>/cascade_labels.csv).
 _base_ = ['../hyper_benefits/crops_S2_H_P_jun.py']
 data_root = 'data/demo'
-taxonomy = 'data/demo/cascade_labels.csv'
 end_month = 12
 tile_size = 96
+max_epochs = 12
 
-_data = dict(data_root=data_root, end_month=end_month, taxonomy=taxonomy)
-train_dataloader = dict(batch_size=4, num_workers=1, persistent_workers=True,
-                        dataset=_data)
-val_dataloader = dict(batch_size=4, num_workers=1, persistent_workers=True,
-                      dataset=_data)
-test_dataloader = dict(batch_size=4, num_workers=1, persistent_workers=True,
-                       dataset=_data)
+_loader = dict(batch_size=4, num_workers=1, persistent_workers=True)
+train_dataloader = _loader
+val_dataloader = _loader
+test_dataloader = _loader
 
 model = dict(
-    num_frames=end_month,
-    taxonomy=taxonomy,
     s2_encoder=dict(embed_dims=32, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8),
                     window_size=(2, 3, 3), drop_path_rate=0.1, init_cfg=None),
     enmap_encoder=dict(
-        img_size=tile_size // 3,
         spatial_vit=dict(embed_dims=64, num_heads=2, num_layers=1,
                          out_channels=32),
         spectral_vit=dict(pool_size=4, num_heads=2, num_layers=1,
                           out_channels=32),
         out_channels=32))
 
-max_epochs = 12
 optim_wrapper = dict(optimizer=dict(lr=2e-3, weight_decay=5e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
          end=40),
     dict(type='CosineAnnealingLR', eta_min=2e-5, by_epoch=True, begin=0,
-         end=max_epochs, convert_to_iter_based=True),
+         convert_to_iter_based=True),
 ]
-train_cfg = dict(max_epochs=max_epochs, val_interval=2)
+train_cfg = dict(val_interval=2)
 default_hooks = dict(logger=dict(interval=100),
                      checkpoint=dict(interval=2, max_keep_ckpts=1))
 custom_hooks = [dict(type='ProgressBarHook')]
-val_evaluator = dict(taxonomy=taxonomy)
-test_evaluator = dict(taxonomy=taxonomy)
 env_cfg = dict(cudnn_benchmark=False)

@@ -84,7 +84,8 @@ def _check_stack(path: str, key: str, stack: np.ndarray,
 def check_tile(path: str,
                taxonomy: Taxonomy,
                tile_size: Optional[int] = None,
-               read_images: bool = True) -> List[Problem]:
+               read_images: bool = True,
+               contents: Sequence[str] = CONTENTS) -> List[Problem]:
     """All problems of one tile.
 
     Args:
@@ -93,6 +94,8 @@ def check_tile(path: str,
         tile_size: Expected side; None takes it from the label (or S2).
         read_images: Also read S2 and EnMAP pixels (finds corrupt data
             blocks; labels and priors are always read).
+        contents: Contents to check (a run without EnMAP or priors does
+            not need them); the label is always checked.
     """
     try:
         h5 = open_tile(path)
@@ -114,6 +117,8 @@ def check_tile(path: str,
             problems.append(Problem(path, names_of(LABEL),
                                     f'tile size {hw} not a multiple of 3'))
         for content in CONTENTS:
+            if content not in contents and content != LABEL:
+                continue
             key, msgs = check_dataset_layout(h5, content, *hw)
             problems += [Problem(path, key or names_of(content), m)
                          for m in msgs]
@@ -163,6 +168,11 @@ def check_split_lists(
             continue
         with open(list_path, encoding='utf-8') as f:
             lines = [line.strip() for line in f]
+        if not any(lines):
+            problems.append(Problem(
+                list_path, WHOLE_FILE,
+                'split list is empty (expected one sample id per line)'))
+            continue
         for line_no, sid in enumerate(lines, start=1):
             if not sid:
                 continue
@@ -196,7 +206,9 @@ def check_dataset(data_root: str,
                   tile_size: Optional[int] = None,
                   read_images: bool = True,
                   report_unlisted: Optional[bool] = None,
-                  workers: int = 1) -> List[Problem]:
+                  workers: int = 1,
+                  contents: Sequence[str] = CONTENTS,
+                  counts: Optional[Dict[str, int]] = None) -> List[Problem]:
     """Validate the split lists and every listed tile of a data root.
 
     Args:
@@ -209,6 +221,9 @@ def check_dataset(data_root: str,
         report_unlisted: Report tiles in ``h5_data`` listed in no split;
             default: only when all of train/val/test are checked.
         workers: Processes checking tiles in parallel.
+        contents: Contents checked in each tile (see :func:`check_tile`).
+        counts: If given, receives ``tiles`` (tiles checked) and, per
+            split, the number of ids listed.
 
     Returns:
         Problems, split-list ones first, then per tile in listing order;
@@ -218,10 +233,15 @@ def check_dataset(data_root: str,
     problems, listed = check_split_lists(data_root, splits, lists_dir)
     h5_dir = osp.join(data_root, H5_DIR)
     if not osp.isdir(h5_dir):
+        if counts is not None:
+            counts['tiles'] = 0
         return problems + [Problem(h5_dir, WHOLE_FILE, 'folder not found')]
     ids = [sid for split in splits for sid in listed[split]]
     paths = [osp.join(h5_dir, sid + H5_SUFFIX) for sid in ids]
     paths = [p for p in paths if osp.isfile(p)]
+    if counts is not None:
+        counts.update({split: len(listed[split]) for split in splits})
+        counts['tiles'] = len(paths)
     if report_unlisted is None:
         report_unlisted = set(SPLITS) <= set(splits)
     if report_unlisted:
@@ -231,7 +251,8 @@ def check_dataset(data_root: str,
                     name[:-len(H5_SUFFIX)] not in known:
                 problems.append(Problem(osp.join(h5_dir, name), WHOLE_FILE,
                                         'tile listed in no split'))
-    jobs = [(p, tax, tile_size, read_images) for p in paths]
+    jobs = [(p, tax, tile_size, read_images, tuple(contents))
+            for p in paths]
     results: Iterable[List[Problem]]
     if workers > 1 and len(jobs) > 1:
         with multiprocessing.get_context('fork').Pool(workers) as pool:

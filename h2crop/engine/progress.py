@@ -1,4 +1,4 @@
-"""A terminal progress bar for training epochs (used by the demo)."""
+"""Training progress: a bar on a terminal, plain lines in a log file."""
 import sys
 import time
 from typing import Optional
@@ -11,22 +11,38 @@ from h2crop.registry import HOOKS
 
 @HOOKS.register_module()
 class ProgressBarHook(Hook):
-    """Draw ``epoch e/E [#####.....] i/N  loss x  eta`` on one terminal line.
+    """Show ``epoch e/E [#####.....] i/N  loss x  eta`` while training.
+
+    On a terminal the bar is redrawn in place on one line. When the stream
+    is not a terminal (output redirected to a file, a batch system's log)
+    one plain line is written every ``interval`` iterations and at the end
+    of each epoch instead of hundreds of carriage returns.
 
     Args:
         width: Bar width in characters.
-        stream: Where to draw; default ``sys.stdout``.
+        stream: Where to write; default ``sys.stdout``.
+        interval: Iterations between lines when ``stream`` is not a
+            terminal; None: about ten lines per epoch.
     """
 
     priority = 'BELOW_NORMAL'
 
-    def __init__(self, width: int = 30, stream=None) -> None:
+    def __init__(self, width: int = 30, stream=None,
+                 interval: Optional[int] = None) -> None:
+        if interval is not None and interval < 1:
+            raise ValueError(f'interval {interval}: expected >= 1 or None')
         self.width = width
         self.stream = stream
+        self.interval = interval
         self._start = 0.0
 
     def before_train_epoch(self, runner) -> None:
         self._start = time.time()
+
+    @staticmethod
+    def _is_terminal(stream) -> bool:
+        isatty = getattr(stream, 'isatty', None)
+        return bool(isatty and isatty())
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:
@@ -35,15 +51,25 @@ class ProgressBarHook(Hook):
         stream = self.stream or sys.stdout
         total = len(runner.train_dataloader)
         done = batch_idx + 1
-        filled = int(self.width * done / max(total, 1))
+        terminal = self._is_terminal(stream)
+        interval = self.interval or max(1, total // 10)
+        if not terminal and done % interval and done != total:
+            return
         elapsed = time.time() - self._start
         eta = elapsed / done * (total - done)
-        loss = float(outputs['loss']) if outputs and 'loss' in outputs \
-            else float('nan')
-        stream.write(f'\repoch {runner.epoch + 1}/{runner.max_epochs} '
-                     f'[{"#" * filled}{"." * (self.width - filled)}] '
-                     f'{done}/{total}  loss {loss:.3f}  '
-                     f'{elapsed:.0f}s elapsed, eta {eta:.0f}s ')
-        if done == total:
-            stream.write('\n')
+        value = outputs.get('loss', float('nan')) if outputs else \
+            float('nan')
+        # the loss may still be attached to the graph
+        loss = float(value.detach() if hasattr(value, 'detach') else value)
+        status = (f'{done}/{total}  loss {loss:.3f}  {elapsed:.0f}s '
+                  f'elapsed, eta {eta:.0f}s')
+        epoch = f'epoch {runner.epoch + 1}/{runner.max_epochs}'
+        if terminal:
+            filled = int(self.width * done / max(total, 1))
+            bar = '#' * filled + '.' * (self.width - filled)
+            stream.write(f'\r{epoch} [{bar}] {status} ')
+            if done == total:
+                stream.write('\n')
+        else:
+            stream.write(f'{epoch} {status}\n')
         stream.flush()

@@ -8,6 +8,12 @@ import torch
 from mmengine.config import Config, ConfigDict, DictAction
 
 from h2crop.engine.dist import init_distributed
+from h2crop.engine.experiment import (EXPERIMENT_KEYS,
+                                      ExperimentConfigError,
+                                      check_option_keys, resolve_experiment)
+from h2crop.engine.preflight import PreflightError, run_preflight
+from h2crop.engine.work_dir import (WorkDirError, check_work_dir,
+                                    clear_checkpoints, drop_pretrained_init)
 from h2crop.registry import RUNNERS
 from h2crop.utils import register_all_modules
 
@@ -21,12 +27,22 @@ def parse_cfg_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, e.g. '
-        'train_dataloader.batch_size=2 data_root=/data/h2crop (data_root '
-        'and taxonomy reach every place that uses them)')
+        'train_dataloader.batch_size=2 data_root=/data/h2crop max_epochs=1. '
+        'The experiment choices (' + ', '.join(EXPERIMENT_KEYS) + ') reach '
+        'every place that uses them; lower-level values that contradict '
+        'them are refused')
+    parser.add_argument('--skip-preflight', action='store_true',
+                        help='do not check the data of the splits the run '
+                        'uses before it starts (split lists, files, id '
+                        'ranges, the first tile of each split)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
+
+
+#: Errors of the user's choices or data: tools print them without a trace.
+USER_ERRORS = (ExperimentConfigError, PreflightError, WorkDirError)
 
 
 def finish_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -35,40 +51,30 @@ def finish_args(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-#: Top-level config keys that ``--cfg-options`` propagates to every place
-#: that uses them (old-style configs resolve variables at parse time, so
-#: overriding only the variable would not reach the dataloaders).
-SHARED_KEYS = ('data_root', 'taxonomy')
-_LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-_EVALUATORS = ('val_evaluator', 'test_evaluator')
+#: mmengine's TensorBoard writer (needs the optional ``tensorboard`` package).
+TENSORBOARD_BACKEND = 'TensorboardVisBackend'
 
 
-def propagate_shared_options(cfg: Config, options: dict) -> None:
-    """Apply ``data_root`` / ``taxonomy`` overrides wherever they are used.
+def add_tensorboard(cfg: Config) -> None:
+    """Also write TensorBoard events (``<work_dir>/<time>/vis_data``).
 
-    ``data_root`` goes to every dataloader's dataset; ``taxonomy`` to every
-    dataset, the model and every evaluator.
+    Raises:
+        ExperimentConfigError: When the optional package is not installed.
     """
-    def datasets():
-        for name in _LOADERS:
-            loader = cfg.get(name)
-            if isinstance(loader, (dict, ConfigDict)) and 'dataset' in loader:
-                yield loader['dataset']
-
-    if 'data_root' in options:
-        for ds in datasets():
-            ds['data_root'] = options['data_root']
-    if 'taxonomy' in options:
-        value = options['taxonomy']
-        for ds in datasets():
-            ds['taxonomy'] = value
-        if isinstance(cfg.get('model'), (dict, ConfigDict)):
-            cfg.model['taxonomy'] = value
-        for name in _EVALUATORS:
-            evs = cfg.get(name)
-            for ev in (evs if isinstance(evs, list) else [evs]):
-                if isinstance(ev, (dict, ConfigDict)):
-                    ev['taxonomy'] = value
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise ExperimentConfigError(
+            '--tensorboard needs the optional tensorboard package: '
+            "pip install '.[tensorboard]' (or pip install tensorboard)")
+    visualizer = cfg.get('visualizer')
+    if not isinstance(visualizer, (dict, ConfigDict)):
+        raise ExperimentConfigError('--tensorboard: the config has no '
+                                    'visualizer to add a backend to')
+    backends = list(visualizer.get('vis_backends') or [])
+    if not any(b.get('type') == TENSORBOARD_BACKEND for b in backends):
+        backends.append(dict(type=TENSORBOARD_BACKEND))
+    visualizer['vis_backends'] = backends
 
 
 def _set_amp(cfg: Config, dtype: str) -> None:
@@ -97,8 +103,9 @@ def prepare_cfg(args: argparse.Namespace, mode: str) -> Config:
     """
     cfg = Config.fromfile(args.config)
     if getattr(args, 'cfg_options', None):
+        check_option_keys(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
-        propagate_shared_options(cfg, args.cfg_options)
+    cfg = resolve_experiment(cfg)
     cfg.setdefault('default_scope', 'h2crop')
     cfg.setdefault('runner_type', 'H2CropRunner')
     cfg.launcher = args.launcher
@@ -112,12 +119,15 @@ def prepare_cfg(args: argparse.Namespace, mode: str) -> Config:
     if mode == 'train':
         if getattr(args, 'amp', False):
             _set_amp(cfg, args.amp_dtype)
-        if args.resume == 'auto':
+        if getattr(args, 'tensorboard', False):
+            add_tensorboard(cfg)
+        ckpt = check_work_dir(cfg.work_dir, args.resume,
+                              getattr(args, 'overwrite', False))
+        if ckpt is not None:
             cfg.resume = True
-            cfg.load_from = None
-        elif args.resume is not None:
-            cfg.resume = True
-            cfg.load_from = args.resume
+            cfg.load_from = ckpt
+            # The resumed weights replace pretrained ones: do not need them.
+            drop_pretrained_init(cfg.model)
     elif mode == 'test':
         # Weights only: never restore training state, never initialise from
         # pretrained files (the checkpoint overwrites every weight).
@@ -153,4 +163,11 @@ def build_runner_from_args(args: argparse.Namespace, mode: str,
         if backend == 'nccl' and not torch.cuda.is_available():
             backend = None  # the config's GPU default; follow the device
         init_distributed(cfg.launcher, backend=backend)
+    if not getattr(args, 'skip_preflight', False):
+        loader = cfg.get(f'{mode}_dataloader') or {}
+        workers = min(int(loader.get('num_workers', 1) or 1),
+                      os.cpu_count() or 1)
+        run_preflight(cfg, workers=max(1, workers))
+    if mode == 'train' and getattr(args, 'overwrite', False):
+        clear_checkpoints(cfg.work_dir)
     return RUNNERS.build(cfg)

@@ -29,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from h2crop.constants import (ENMAP, ENMAP_BANDS, ENMAP_SCALE, LEVELS, PRIOR,
                               S2, S2_BANDS, TILE_SIZE)
+from h2crop.engine.experiment import check_option_keys, resolve_experiment
 from h2crop.taxonomy import load_taxonomy
 
 #: Keys of the model config read by :func:`dummy_inputs`.
@@ -44,7 +45,7 @@ def _model_dict(cfg_model: Union[dict, ConfigDict]) -> dict:
 
 def load_model_config(config: Union[str, Config],
                       cfg_options: Optional[dict] = None) -> Config:
-    """Load a config and fall back to the paper's taxonomy where needed.
+    """Load and resolve a config; fall back to the paper's taxonomy.
 
     ``model.taxonomy`` (and nothing else) is set to None when the file it
     names does not exist, so paper configs can be analysed without the
@@ -59,7 +60,10 @@ def load_model_config(config: Union[str, Config],
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     if cfg_options:
+        check_option_keys(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
+    if 'data_root' in cfg:  # an experiment config: derive the model fields
+        cfg = resolve_experiment(cfg)
     if 'model' not in cfg:
         raise KeyError(f'config {getattr(cfg, "filename", config)} has no '
                        '`model` entry')

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 from h2crop.constants import (DATA_LISTS_DIR, ENMAP, H5_DIR, H5_SUFFIX,
                               LEVELS, NUM_CROP_CLASSES, PRIOR, S2)
 from h2crop.datasets import H2CropDataError, H2CropDataset
+from h2crop.engine.experiment import resolve_experiment
 from h2crop.registry import DATASETS
 
 from .._synthetic import make_tiny_dataset
@@ -207,9 +208,10 @@ def test_base_config_builds(tiny_root, shared_reference):
     assert cfg.val_dataloader.batch_size == cfg.test_dataloader.batch_size \
         == 1
     assert tuple(cfg.levels) == LEVELS and cfg.end_month == 12
+    cfg.data_root = tiny_root
+    cfg.tile_size = 48
+    cfg = resolve_experiment(cfg)
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dcfg = cfg[name].dataset.copy()
-        dcfg['data_root'] = tiny_root
-        ds = DATASETS.build(dcfg)
+        ds = DATASETS.build(cfg[name].dataset)
         item = ds[0]
         assert set(item['inputs']) == {S2, ENMAP, PRIOR}

@@ -133,14 +133,22 @@ def _dist(script: str, *args: str, port: int) -> None:
 def test_cpu_ddp_train_and_test_match_single_process(tiny_dataset_96,
                                                      tmp_path):
     # 3 test tiles over 2 ranks: the sampler pads one, the metric drops it.
+    # Split lists of their own (data_lists): one validation tile moves to
+    # the test split, so no tile is in two splits.
     lists = osp.join(str(tmp_path), 'lists')
     os.makedirs(lists)
-    ids = sorted(osp.splitext(f)[0] for f in os.listdir(
-        osp.join(tiny_dataset_96, 'h5_data')))
-    with open(osp.join(lists, 'three.txt'), 'w') as f:
-        f.write('\n'.join(ids[:3]) + '\n')
-    cfg = tiny_runner_cfg(tiny_dataset_96, str(tmp_path / 'ddp'))
-    cfg.test_dataloader.dataset.ann_file = osp.join(lists, 'three.txt')
+    split = {s: open(osp.join(tiny_dataset_96, 'data_lists',
+                              f'{s}.txt')).read().split()
+             for s in ('train', 'val', 'test')}
+    split['test'] = split['test'][:2] + split['val'][:1]
+    split['val'] = split['val'][1:]
+    assert len(split['test']) == 3 and split['val']
+    for name, ids in split.items():
+        with open(osp.join(lists, f'{name}.txt'), 'w') as f:
+            f.write('\n'.join(ids) + '\n')
+    cfg = tiny_runner_cfg(tiny_dataset_96, str(tmp_path / 'ddp'),
+                          resolve=False)
+    cfg.data_lists = lists
     cfg_file = str(tmp_path / 'cfg.py')
     cfg.dump(cfg_file)
 

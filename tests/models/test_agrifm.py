@@ -218,3 +218,17 @@ def _loaded(path: str) -> S2TemporalSwin:
     model = _encoder(seed=6)
     load_agrifm_weights(model, path)
     return model
+
+
+def test_converter_rejects_a_file_that_is_not_a_checkpoint(tmp_path,
+                                                           capsys):
+    import importlib.util
+    bad = tmp_path / 'AgriFM.pth'
+    bad.write_text('<html>not found</html>')
+    spec = importlib.util.spec_from_file_location('agrifm_tool', CONVERTER)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main([str(bad), '--inspect']) == 2
+    err = capsys.readouterr().err
+    assert f'{bad}: not a PyTorch checkpoint' in err
+    assert 'Traceback' not in err

@@ -1,5 +1,6 @@
 """Tests of the data CLIs: generator, checker (subprocess) and benchmark."""
 import importlib.util
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -75,3 +76,35 @@ def test_benchmark_runs_small(capsys):
     assert all(r['ms_per_sample'] > 0 and r['samples_per_s'] > 0
                for r in rows)
     assert 'ms/sample' in capsys.readouterr().out
+
+
+def test_generator_refuses_a_non_empty_folder(tmp_path, capsys):
+    make = _load(MAKE)
+    root = str(tmp_path / 'd')
+    assert make.main([root, '--num-samples', '3', '--size', '48']) == 0
+    mine = osp.join(root, 'my_notes.txt')
+    with open(mine, 'w') as f:
+        f.write('keep')
+    capsys.readouterr()
+    assert make.main([root, '--num-samples', '4', '--size', '48']) == 2
+    assert '--overwrite' in capsys.readouterr().err
+    assert len(os.listdir(osp.join(root, H5_DIR))) == 3
+    assert make.main([root, '--num-samples', '4', '--size', '48',
+                      '--overwrite']) == 0
+    assert len(os.listdir(osp.join(root, H5_DIR))) == 4  # none left over
+    assert open(mine).read() == 'keep'
+
+
+def test_checker_cli_reports_empty_list_and_counts(tmp_path, capsys):
+    make, check = _load(MAKE), _load(CHECK)
+    root = str(tmp_path / 'd')
+    assert make.main([root, '--num-samples', '5', '--size', '48']) == 0
+    capsys.readouterr()
+    assert check.main([root]) == 0
+    assert 'checked 5 tile(s)' in capsys.readouterr().err
+    val = osp.join(root, DATA_LISTS_DIR, 'val.txt')
+    open(val, 'w').close()
+    assert check.main([root, '--allow-unlisted']) == 1
+    out = capsys.readouterr()
+    assert f'{val}: -: split list is empty' in out.out
+    assert 'val 0' in out.err

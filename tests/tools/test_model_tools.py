@@ -19,9 +19,9 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 GET_FLOPS = osp.join(REPO, 'tools', 'analysis_tools', 'get_flops.py')
 BENCH = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_model.py')
 DEMO = osp.join(REPO, 'configs', 'demo', 'h2crop_demo_s2_h_p.py')
-#: Small tile for the demo model; its EnMAP encoder is sized by img_size.
+#: Small tile for the demo model (its EnMAP encoder follows tile_size).
 SMALL_TILE = 48
-SMALL_OPTS = ['model.enmap_encoder.img_size=16']
+SMALL_OPTS = [f'tile_size={SMALL_TILE}']
 
 #: SPEC §4.5 (parameters without dead ones), exact counts of our build.
 PAPER_PARAMS = {
@@ -128,8 +128,8 @@ def test_forward_flops_counts_two_per_multiply_add_per_module():
 
 def test_meta_and_cpu_flops_agree_without_prior():
     cfg = load_model_config(DEMO, {
-        'model.modalities': [S2, ENMAP],
-        'model.enmap_encoder.img_size': 16
+        'modalities': [S2, ENMAP],
+        'tile_size': SMALL_TILE
     })
     meta_total, meta_per = forward_flops(
         build_model_from_cfg(cfg, 'meta'),
@@ -145,10 +145,10 @@ def test_meta_and_cpu_flops_agree_without_prior():
 # ---------------------------------------------------------------- CLIs
 def test_get_flops_prints_parameters_and_flops(capsys):
     assert _load(GET_FLOPS).main([
-        DEMO, '--tile-size', str(SMALL_TILE), '--cfg-options', *SMALL_OPTS
+        DEMO, '--tile-size', str(SMALL_TILE)
     ]) == 0
     out = capsys.readouterr().out
-    cfg = load_model_config(DEMO, {'model.enmap_encoder.img_size': 16})
+    cfg = load_model_config(DEMO, {'tile_size': SMALL_TILE})
     model = build_model_from_cfg(cfg, 'meta')
     total = count_parameters(model)['total']
     assert f'Parameters: {total / 1e6:.1f} M' in out

@@ -190,8 +190,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     amp = args.amp and device.type == 'cuda'
-    cfg = load_model_config(args.config, args.cfg_options)
-    tile = args.tile_size or int(cfg.get('tile_size', TILE_SIZE))
+    options = dict(args.cfg_options or {})
+    if args.tile_size:  # a choice: the EnMAP encoder's size follows it
+        options['tile_size'] = args.tile_size
+    cfg = load_model_config(args.config, options)
+    tile = int(cfg.get('tile_size', TILE_SIZE))
     batch = args.batch_size
 
     model = build_model_from_cfg(cfg, 'cpu').to(device)

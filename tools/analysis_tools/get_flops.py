@@ -70,8 +70,11 @@ def _count_flops(cfg, tile_size: int, device: str, meta_model):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    cfg = load_model_config(args.config, args.cfg_options)
-    tile = args.tile_size or int(cfg.get('tile_size', TILE_SIZE))
+    options = dict(args.cfg_options or {})
+    if args.tile_size:  # a choice: the EnMAP encoder's size follows it
+        options['tile_size'] = args.tile_size
+    cfg = load_model_config(args.config, options)
+    tile = int(cfg.get('tile_size', TILE_SIZE))
     model = build_model_from_cfg(cfg, 'meta')
     params = count_parameters(model)
     width = max(len(n) for n in params['per_module'])

@@ -57,14 +57,17 @@ def main(argv: Sequence[str] = None) -> int:
     if not taxonomy.has_hierarchy:
         print('note: no taxonomy file; cross-level consistency is not '
               'checked', file=sys.stderr)
+    counts: dict = {}
     problems = check_dataset(
         args.data_root, args.splits, taxonomy, lists_dir=args.lists_dir,
         tile_size=args.size, read_images=not args.quick,
         report_unlisted=False if args.allow_unlisted else None,
-        workers=args.workers)
+        workers=args.workers, counts=counts)
     for problem in problems:
         print(problem)
-    print(f'{len(problems)} problem(s) in {args.data_root}', file=sys.stderr)
+    listed = ', '.join(f'{s} {counts.get(s, 0)}' for s in args.splits)
+    print(f'checked {counts.get("tiles", 0)} tile(s) (listed: {listed}): '
+          f'{len(problems)} problem(s) in {args.data_root}', file=sys.stderr)
     return 1 if problems else 0
 
 

@@ -6,12 +6,18 @@ changed on a fraction of the fields), ``OUT/data_lists/{train,val,test}.txt``,
 ``OUT/cascade_labels.csv`` and ``OUT/synthetic_info.json``. See
 :mod:`h2crop.datasets.synthetic` for how tiles are drawn.
 
+A non-empty OUT is refused; ``--overwrite`` first removes what an earlier
+run of this tool wrote there (tiles, split lists, taxonomy, info file) and
+leaves anything else.
+
 Example::
 
     python tools/misc/make_synthetic_dataset.py data/h2crop_synthetic \
         --num-samples 64 --size 96 --seed 0
 """
 import argparse
+import glob
+import os
 import os.path as osp
 import sys
 import time
@@ -20,8 +26,10 @@ from typing import Sequence
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
-from h2crop.constants import TILE_SIZE  # noqa: E402
-from h2crop.datasets.synthetic import make_synthetic_dataset  # noqa: E402
+from h2crop.constants import (DATA_LISTS_DIR, H5_DIR,  # noqa: E402
+                              H5_SUFFIX, SPLITS, TAXONOMY_FILE, TILE_SIZE)
+from h2crop.datasets.synthetic import (INFO_FILE,  # noqa: E402
+                                      make_synthetic_dataset)
 
 
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
@@ -31,7 +39,9 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
                         help='number of tiles (>= 3)')
     parser.add_argument('--size', type=int, default=TILE_SIZE,
                         help='tile side in S2 pixels, a multiple of 3')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0,
+                        help='random seed of the generator (same seed, '
+                        'same tiles)')
     parser.add_argument('--taxonomy', default=None,
                         help='cascade_labels.csv; default: a synthetic '
                         'strict tree with the paper\'s class counts')
@@ -42,11 +52,32 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
                         choices=['loader', 'readme', 'mixed'],
                         help='H5 names: S2_data/EnMAP_data/priors (loader), '
                         'S2/EnMAP/prior (readme) or alternating')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='write into a non-empty OUT, removing the '
+                        'tiles, split lists, taxonomy and info file an '
+                        'earlier run wrote there')
     return parser.parse_args(argv)
+
+
+def generated_files(out: str) -> list:
+    """Files in ``out`` that this tool writes (and --overwrite removes)."""
+    files = glob.glob(osp.join(out, H5_DIR, '*' + H5_SUFFIX))
+    files += [osp.join(out, DATA_LISTS_DIR, f'{s}.txt') for s in SPLITS]
+    files += [osp.join(out, TAXONOMY_FILE),
+              osp.join(out, INFO_FILE)]
+    return [f for f in files if osp.isfile(f)]
 
 
 def main(argv: Sequence[str] = None) -> int:
     args = parse_args(argv)
+    if osp.isdir(args.out) and os.listdir(args.out):
+        if not args.overwrite:
+            print(f'error: {args.out} is not empty; choose an empty or new '
+                  'folder, or pass --overwrite to replace a synthetic '
+                  'dataset written there', file=sys.stderr)
+            return 2
+        for path in generated_files(args.out):
+            os.remove(path)
     start = time.perf_counter()
     try:
         info = make_synthetic_dataset(

@@ -24,15 +24,25 @@ import torch
 from h2crop.models.weights.agrifm import (
     PATCH_BIAS, PATCH_WEIGHT, fold_patch_kernel, map_agrifm_state_dict,
     read_checkpoint)
+from h2crop.models.weights.io import CheckpointReadError
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help='AgriFM.pth (or any supported layout)')
-    parser.add_argument('dst', nargs='?', help='output file (not with '
-                        '--inspect)')
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0],
+        epilog='Exit status: 0 on success, 1 when SRC holds no S2 backbone '
+        'tensors, 2 when SRC is missing or not a checkpoint.')
+    parser.add_argument('src', help='AgriFM.pth as released (state_dict '
+                        'with encoder.* keys), or an already converted file')
+    parser.add_argument('dst', nargs='?', help='output file with the S2 '
+                        'encoder weights in our layout (not with --inspect)')
     parser.add_argument('--patch-kernel-policy', default='keep',
-                        choices=('keep', 'reinit', 'fold'))
+                        choices=('keep', 'reinit', 'fold'),
+                        help='what to write for the patch embedding: keep the '
+                        'released kernel (the loader applies its own policy '
+                        'later), reinit (leave it out: a fresh one is '
+                        'trained), fold (sum temporal taps to --patch-size); '
+                        'default keep')
     parser.add_argument('--patch-size', type=int, nargs=3, default=(2, 4, 4),
                         metavar=('T', 'H', 'W'),
                         help='our patch kernel, for --patch-kernel-policy '
@@ -104,7 +114,11 @@ def convert(state: Dict[str, torch.Tensor], policy: str,
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    state = read_checkpoint(args.src)
+    try:
+        state = read_checkpoint(args.src)
+    except (FileNotFoundError, ValueError, CheckpointReadError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     if args.inspect:
         inspect(state)
         return 0

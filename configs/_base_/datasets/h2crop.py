@@ -1,18 +1,28 @@
-"""H2Crop dataset settings: data root, window, inputs, pipelines, loaders.
+"""H2Crop dataset settings: the experiment's data choices, loaders, metrics.
+
+The top-level choices below (and ``max_epochs`` of the schedule) are stated
+once; ``h2crop.engine.experiment.resolve_experiment`` writes them into the
+dataloaders, the model, the evaluators and the schedule when a run is built,
+and refuses a lower-level value that contradicts one. Child configs and
+``--cfg-options`` set these keys, never the derived fields.
 
 Band statistics are the published per-band means / standard deviations
-(S2: 10 bands, EnMAP: 218 bands); they are consumed by the model's data
-preprocessor (``model.data_preprocessor.mean/std``), which z-scores batches
-on the device. Samples stay int16 / uint8 until then.
-
-Split lists: a relative ``ann_file`` is looked up under ``data_root`` first,
-then relative to the working directory (the repository's ``data_lists/``).
+(S2: 10 bands, EnMAP: 218 bands); they reach the model's data preprocessor,
+which z-scores batches on the device. Samples stay int16 / uint8 until then.
 """
 dataset_type = 'H2CropDataset'
+# Folder holding h5_data/ (and usually cascade_labels.csv, data_lists/).
 data_root = 'data/h2crop'
-end_month = 12
+# Folder of {train,val,test}.txt; a relative one is looked up under data_root
+# first, then relative to the working directory (the repository's lists).
+data_lists = 'data_lists'
+# taxonomy: cascade_labels.csv; left out, <data_root>/cascade_labels.csv.
+# None: the paper's class counts without names (no hierarchy check).
 modalities = ('s2', 'enmap', 'prior')
+end_month = 12
 levels = ('level1', 'level2', 'level3', 'level4')
+# S2 tile side in pixels (EnMAP side: tile_size // 3).
+tile_size = 192
 
 norm_mean = dict(
     s2=[
@@ -127,28 +137,18 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='data_lists/train.txt',
-        modalities=modalities,
-        end_month=end_month,
-        levels=levels,
-        pipeline=train_pipeline))
+    dataset=dict(type=dataset_type, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='data_lists/val.txt',
-        modalities=modalities,
-        end_month=end_month,
-        levels=levels,
-        pipeline=test_pipeline,
-        test_mode=True))
+    dataset=dict(type=dataset_type, pipeline=test_pipeline, test_mode=True))
 test_dataloader = dict(
-    val_dataloader,
-    dataset=dict(val_dataloader['dataset'], ann_file='data_lists/test.txt'))
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type=dataset_type, pipeline=test_pipeline, test_mode=True))
+val_evaluator = dict(type='HierarchicalSegMetric', log_per_class=False)
+test_evaluator = dict(type='HierarchicalSegMetric', file_prefix='test_metrics')

@@ -1,17 +1,12 @@
 # The paper's dual-stream model (SPEC §4): Video-Swin S2 encoder initialised
 # from AgriFM, EnMAP spectral-spatial encoder, fusion decoder and four
-# cascaded level heads. This base holds every input (S2 + EnMAP + prior) and
-# the June window; experiment configs switch inputs, window and levels.
-# Channel counts (skips, fused feature, head inputs, classes) are derived in
-# code from these choices and the taxonomy.
+# cascaded level heads. Inputs (modalities), window (num_frames), levels,
+# taxonomy, the band statistics and the EnMAP encoder's presence and img_size
+# are derived from the experiment's top-level choices when the run is built
+# (h2crop.engine.experiment.resolve_experiment); channel counts (skips, fused
+# feature, head inputs, classes) are derived in code from them.
 model = dict(
     type='H2CropSegmentor',
-    modalities=('s2', 'enmap', 'prior'),
-    levels=('level1', 'level2', 'level3', 'level4'),
-    num_frames=6,
-    # cascade_labels.csv of the dataset; None: the paper's class counts.
-    taxonomy=None,
-    # mean / std: the dataset's band statistics (experiment configs).
     data_preprocessor=dict(type='H2CropDataPreprocessor',
                            cutmix=dict(prob=0.5, ratio_range=(0.5, 1.0))),
     s2_encoder=dict(
@@ -28,9 +23,9 @@ model = dict(
         with_cp=False,
         init_cfg=dict(type='AgriFM', checkpoint='checkpoints/AgriFM.pth',
                       patch_kernel_policy='reinit')),
+    # Used when 'enmap' is a modality (removed otherwise).
     enmap_encoder=dict(
         type='EnMAPSpectralSpatialEncoder',
-        img_size=64,
         spatial_vit=dict(embed_dims=768, num_heads=12, num_layers=6),
         spectral_vit=dict(pool_size=4, num_heads=8, num_layers=6),
         out_channels=128),

@@ -14,11 +14,12 @@ param_scheduler = [
     # factor multiplies it during the first 1,000 iterations. The original
     # left `end` open, which makes mmengine's T_max infinite and the
     # learning rate flat after warm-up; SPEC §7 asks for a decay to 6e-6.
+    # `end` follows max_epochs (set when the run is built).
     dict(type='CosineAnnealingLR', eta_min=6e-6, by_epoch=True, begin=0,
-         end=max_epochs, convert_to_iter_based=True),
+         convert_to_iter_based=True),
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
-                 val_interval=1)
+# max_epochs follows the top-level choice (set when the run is built).
+train_cfg = dict(type='EpochBasedTrainLoop', val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(

@@ -82,9 +82,14 @@ def load_checkpoint_file(path: str,
                 'refuses. Only if you trust the file (e.g. a full training '
                 'checkpoint of your own), read it with trust=\'trusted\' '
                 '(tools: --allow-pickle).') from exc
+        # torch's own message starts with advice about weights_only that
+        # does not apply to a file that is no checkpoint: quote the cause.
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()
+                 and 'weights_only' not in ln and 'torch.load' not in ln]
+        cause = lines[0] if lines else type(exc).__name__
         raise CheckpointReadError(
-            f'{path}: cannot read as a checkpoint (is it a file written by '
-            f'torch.save?) ({type(exc).__name__}: {exc})') from exc
+            f'{path}: not a PyTorch checkpoint ({type(exc).__name__}: '
+            f'{cause}); expected a file written by torch.save') from exc
 
 
 def read_state_dict(path: str,

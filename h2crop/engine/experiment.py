@@ -1,0 +1,326 @@
+"""An experiment's choices, stated once at the top of a config, derived
+everywhere at build time.
+
+A config states the experiment's choices as top-level keys
+(:data:`EXPERIMENT_KEYS`): ``data_root``, ``data_lists`` (folder of split
+lists), ``taxonomy``, ``modalities``, ``end_month``, ``levels``,
+``tile_size``, ``max_epochs`` and the band statistics ``norm_mean`` /
+``norm_std``. :func:`resolve_experiment` writes them into every place that
+uses them: the datasets of the three dataloaders (and the tile size their
+loader checks), the model (``modalities``, ``num_frames``, ``levels``,
+``taxonomy``, the EnMAP encoder -- present exactly when ``'enmap'`` is a
+modality, with ``img_size = tile_size // ENMAP_SCALE`` -- and the data
+preprocessor's statistics), the evaluators, the train loop and the ends of
+the epoch-based learning-rate schedulers.
+
+A lower-level value that contradicts a choice (``model.num_frames=6`` with
+``end_month=12``) is refused with a message naming the top-level key to set.
+The values derived are recorded under :data:`RESOLVED_KEY`, so a resolved
+config (e.g. one dumped into a work dir) can be resolved again after its
+choices changed.
+"""
+import copy
+import inspect
+import os.path as osp
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
+
+from mmengine.config import Config, ConfigDict
+from mmengine.runner import Runner
+
+from h2crop.constants import (DATA_LISTS_DIR, ENMAP, ENMAP_SCALE, LEVELS,
+                              MODALITIES, NUM_MONTHS, S2, SPLITS,
+                              TAXONOMY_FILE, TILE_SIZE)
+
+#: Top-level keys that state an experiment's choices.
+EXPERIMENT_KEYS: Tuple[str, ...] = (
+    'data_root', 'data_lists', 'taxonomy', 'modalities', 'end_month',
+    'levels', 'tile_size', 'max_epochs', 'norm_mean', 'norm_std')
+#: Where :func:`resolve_experiment` records the choices it derived from.
+RESOLVED_KEY = 'experiment_resolved'
+#: Dataloader config key per split.
+LOADERS: Dict[str, str] = {split: f'{split}_dataloader' for split in SPLITS}
+EVALUATORS: Tuple[str, ...] = ('val_evaluator', 'test_evaluator')
+#: Defaults of choices a config may leave out.
+DEFAULTS: Dict[str, Any] = dict(data_lists=DATA_LISTS_DIR,
+                                modalities=MODALITIES,
+                                end_month=NUM_MONTHS,
+                                levels=LEVELS,
+                                tile_size=TILE_SIZE)
+_LOADER_TRANSFORM = 'LoadH2CropH5'
+_MISSING = object()
+
+
+class ExperimentConfigError(ValueError):
+    """A config's choices are invalid or contradicted by a lower level."""
+
+
+def _plain(value: Any) -> Any:
+    """Lists / tuples / ConfigDicts as comparable plain Python values."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _is_dict(value: Any) -> bool:
+    return isinstance(value, (dict, ConfigDict))
+
+
+def runner_keys() -> set:
+    """Top-level keys the Runner reads (its constructor's arguments)."""
+    from .runner import H2CropRunner
+    params = inspect.signature(H2CropRunner.__init__).parameters
+    params = dict(params, **inspect.signature(Runner.__init__).parameters)
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+             inspect.Parameter.KEYWORD_ONLY)
+    names = {n for n, p in params.items() if p.kind in kinds}
+    return (names - {'self'}) | {'runner_type'}
+
+
+def check_option_keys(cfg: Config, options: Mapping[str, Any]) -> None:
+    """Refuse ``--cfg-options`` whose first key is unknown to the config.
+
+    mmengine adds any key it is given, so a misspelt ``tile_sise=48`` or a
+    choice the config does not use would be accepted and do nothing.
+
+    Raises:
+        ExperimentConfigError: Naming the unknown keys and the choices.
+    """
+    known = set(cfg) | set(EXPERIMENT_KEYS) | runner_keys()
+    unknown = sorted(k for k in options if k.split('.')[0] not in known)
+    if unknown:
+        raise ExperimentConfigError(
+            f'--cfg-options {", ".join(unknown)}: no such config key. The '
+            f'experiment choices are {", ".join(EXPERIMENT_KEYS)}; other '
+            'keys must exist in the config (e.g. '
+            'train_dataloader.batch_size)')
+
+
+def _validate(choices: Dict[str, Any]) -> None:
+    """Refuse invalid choices, naming the key and what is expected."""
+    mods = choices['modalities']
+    if not isinstance(mods, (list, tuple)) or S2 not in mods or \
+            len(set(mods)) != len(mods) or \
+            any(m not in MODALITIES for m in mods):
+        raise ExperimentConfigError(
+            f'modalities={mods!r}: expected distinct items of {MODALITIES} '
+            f'including {S2!r}')
+    levels = choices['levels']
+    if not isinstance(levels, (list, tuple)) or not levels or \
+            len(set(levels)) != len(levels) or \
+            any(lv not in LEVELS for lv in levels):
+        raise ExperimentConfigError(
+            f'levels={levels!r}: expected a non-empty subset of {LEVELS} '
+            'without repeats')
+    for key, low, high in (('end_month', 1, NUM_MONTHS),
+                           ('tile_size', 1, None), ('max_epochs', 1, None)):
+        value = choices.get(key)
+        if key == 'max_epochs' and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or \
+                value < low or (high is not None and value > high):
+            bound = f'{low}..{high}' if high else f'>= {low}'
+            raise ExperimentConfigError(
+                f'{key}={value!r}: expected an integer {bound}')
+    if choices['tile_size'] % ENMAP_SCALE:
+        raise ExperimentConfigError(
+            f'tile_size={choices["tile_size"]}: expected a multiple of '
+            f'{ENMAP_SCALE} (S2 pixels per EnMAP pixel)')
+    for key in ('data_root', 'data_lists'):
+        if not isinstance(choices[key], str) or not choices[key]:
+            raise ExperimentConfigError(
+                f'{key}={choices[key]!r}: expected a folder path')
+    tax = choices['taxonomy']
+    if tax is not None and not isinstance(tax, str):
+        raise ExperimentConfigError(
+            f'taxonomy={tax!r}: expected a cascade_labels.csv path or None '
+            "(the paper's class counts, no names)")
+
+
+def _choices(cfg: Config, prev: Mapping[str, Any]) -> Dict[str, Any]:
+    """The experiment's choices: stated keys, else defaults."""
+    if 'data_root' not in cfg:
+        raise ExperimentConfigError(
+            'the config states no data_root (the folder holding h5_data/)')
+    choices = {k: cfg.get(k, DEFAULTS.get(k)) for k in EXPERIMENT_KEYS
+               if k != 'taxonomy'}
+    derived_tax = osp.join(choices['data_root'], TAXONOMY_FILE)
+    # ``taxonomy`` left out follows data_root; a value that a previous
+    # resolution derived from the old data_root follows it as well.
+    if 'taxonomy' not in cfg or (prev.get('taxonomy_from_data_root') and
+                                 cfg.taxonomy == prev.get('taxonomy')):
+        choices['taxonomy'] = derived_tax
+        choices['taxonomy_from_data_root'] = True
+    else:
+        choices['taxonomy'] = cfg.taxonomy
+        choices['taxonomy_from_data_root'] = False
+    for key in ('modalities', 'levels'):
+        if isinstance(choices[key], list):
+            choices[key] = tuple(choices[key])
+    return choices
+
+
+class _Binder:
+    """Writes derived values, refusing lower-level contradictions."""
+
+    def __init__(self, choices: Mapping[str, Any],
+                 prev: Mapping[str, Any]) -> None:
+        self.choices = choices
+        self.prev = prev
+
+    def bind(self, owner: Any, key: str, top: str, where: str,
+             derive: Callable[[Any], Any] = lambda v: v) -> None:
+        """Set ``owner[key] = derive(choices[top])``.
+
+        An existing value is accepted when it equals the new one or the one
+        a previous resolution derived; otherwise the config contradicts
+        itself and the user is told which top-level key to set.
+        """
+        value = derive(self.choices[top])
+        current = owner.get(key, _MISSING)
+        if current is not _MISSING and _plain(current) != _plain(value):
+            was = derive(self.prev[top]) if top in self.prev else _MISSING
+            if was is _MISSING or _plain(current) != _plain(was):
+                raise ExperimentConfigError(
+                    f'{where}.{key}={_plain(current)!r} contradicts '
+                    f'{top}={_plain(self.choices[top])!r}: set {top} '
+                    f'instead (it reaches every place that uses it) and '
+                    f'leave {where}.{key} out')
+        owner[key] = copy.deepcopy(value)
+
+
+def _evaluators(cfg: Config) -> Iterator[Tuple[str, Any]]:
+    for name in EVALUATORS:
+        evs = cfg.get(name)
+        if isinstance(evs, list):
+            for i, ev in enumerate(evs):
+                if _is_dict(ev):
+                    yield f'{name}[{i}]', ev
+        elif _is_dict(evs):
+            yield name, evs
+
+
+def _bind_data(cfg: Config, b: _Binder) -> None:
+    for split, name in LOADERS.items():
+        loader = cfg.get(name)
+        if not _is_dict(loader) or not _is_dict(loader.get('dataset')):
+            continue
+        ds = loader['dataset']
+        where = f'{name}.dataset'
+        b.bind(ds, 'data_root', 'data_root', where)
+        b.bind(ds, 'ann_file', 'data_lists', where,
+               lambda d, s=split: osp.join(d, f'{s}.txt'))
+        for key in ('modalities', 'end_month', 'levels', 'taxonomy'):
+            b.bind(ds, key, key, where)
+        for i, step in enumerate(ds.get('pipeline') or []):
+            if _is_dict(step) and step.get('type') == _LOADER_TRANSFORM:
+                b.bind(step, 'tile_size', 'tile_size',
+                       f'{where}.pipeline[{i}]')
+
+
+def _bind_model(cfg: Config, b: _Binder) -> None:
+    model = cfg.get('model')
+    if not _is_dict(model):
+        return
+    for key, top in (('modalities', 'modalities'), ('num_frames', 'end_month'),
+                     ('levels', 'levels'), ('taxonomy', 'taxonomy')):
+        b.bind(model, key, top, 'model')
+    mods = b.choices['modalities']
+    enmap = model.get('enmap_encoder')
+    if ENMAP in mods:
+        if not _is_dict(enmap):
+            raise ExperimentConfigError(
+                f"modalities={mods!r} include {ENMAP!r} but "
+                'model.enmap_encoder is None; do not set it (the base '
+                'model config holds the EnMAP encoder, used exactly when '
+                f"{ENMAP!r} is a modality)")
+        b.bind(enmap, 'img_size', 'tile_size', 'model.enmap_encoder',
+               lambda t: t // ENMAP_SCALE)
+    else:
+        model['enmap_encoder'] = None
+    pre = model.get('data_preprocessor')
+    if _is_dict(pre):
+        for key, top in (('mean', 'norm_mean'), ('std', 'norm_std')):
+            if b.choices.get(top) is not None:
+                b.bind(pre, key, top, 'model.data_preprocessor')
+
+
+def _schedulers(cfg: Config) -> List[Any]:
+    sched = cfg.get('param_scheduler')
+    if _is_dict(sched):
+        return [sched]
+    return [s for s in (sched or []) if _is_dict(s)]
+
+
+def _bind_schedule(cfg: Config, b: _Binder) -> None:
+    max_epochs = b.choices['max_epochs']
+    if max_epochs is None:
+        return
+    train_cfg = cfg.get('train_cfg')
+    if _is_dict(train_cfg) and train_cfg.get(
+            'type', 'EpochBasedTrainLoop') == 'EpochBasedTrainLoop':
+        b.bind(train_cfg, 'max_epochs', 'max_epochs', 'train_cfg')
+    for i, sched in enumerate(_schedulers(cfg)):
+        if not sched.get('by_epoch', True):
+            continue
+        where = f'param_scheduler[{i}]'
+        end = sched.get('end', _MISSING)
+        was = b.prev.get('max_epochs', _MISSING)
+        if end is _MISSING or end == was or end == max_epochs:
+            sched['end'] = max_epochs
+        elif end > max_epochs:
+            raise ExperimentConfigError(
+                f'{where}.end={end} exceeds max_epochs={max_epochs}: leave '
+                f'{where}.end out to follow max_epochs')
+
+
+def resolve_experiment(cfg: Config) -> Config:
+    """Derive every setting that depends on the experiment's choices.
+
+    Args:
+        cfg: A loaded config (``--cfg-options`` already merged).
+
+    Returns:
+        A resolved copy of ``cfg``; the top-level choices are all stated
+        (defaults filled in) and recorded under :data:`RESOLVED_KEY`.
+
+    Raises:
+        ExperimentConfigError: If a choice is invalid, or a lower-level value
+            contradicts one (the message names the key to set).
+    """
+    cfg = copy.deepcopy(cfg)
+    prev = dict(cfg.get(RESOLVED_KEY) or {})
+    choices = _choices(cfg, prev)
+    _validate(choices)
+    binder = _Binder(choices, prev)
+    _bind_data(cfg, binder)
+    _bind_model(cfg, binder)
+    for where, ev in _evaluators(cfg):
+        binder.bind(ev, 'levels', 'levels', where)
+        binder.bind(ev, 'taxonomy', 'taxonomy', where)
+    _bind_schedule(cfg, binder)
+    for key in EXPERIMENT_KEYS:
+        if key == 'taxonomy' and choices['taxonomy_from_data_root']:
+            continue
+        if choices.get(key) is not None or key in cfg:
+            cfg[key] = copy.deepcopy(choices[key])
+    cfg[RESOLVED_KEY] = copy.deepcopy(choices)
+    return cfg
+
+
+def experiment_choices(cfg: Config) -> Dict[str, Any]:
+    """The choices a resolved config was derived from (for tools/logs)."""
+    resolved = cfg.get(RESOLVED_KEY)
+    if not resolved:
+        raise ExperimentConfigError(
+            'config not resolved; call resolve_experiment(cfg) first')
+    return dict(resolved)
+
+
+def splits_in_use(cfg: Config) -> List[str]:
+    """Splits whose dataloader the config holds, in train/val/test order."""
+    return [split for split, name in LOADERS.items()
+            if _is_dict(cfg.get(name))]
+
+

@@ -1,0 +1,75 @@
+"""Nothing overwritten, nothing resumed from nowhere."""
+import os
+import os.path as osp
+
+import pytest
+
+from h2crop.engine.runner_builder import prepare_cfg
+from h2crop.engine.work_dir import (WorkDirError, check_work_dir,
+                                    clear_checkpoints, drop_pretrained_init)
+
+from .test_runner import _load_tool
+from .tiny_cfg import REPO
+
+PAPER = osp.join(REPO, 'configs', 'hyper_benefits', 'crops_S2_H_P_jun.py')
+
+
+def _touch(path, text=''):
+    with open(path, 'w') as f:
+        f.write(text)
+
+
+def test_fresh_work_dir_is_fine(tmp_path):
+    assert check_work_dir(str(tmp_path / 'new'), None, False) is None
+    _touch(str(tmp_path / 'notes.txt'))
+    assert check_work_dir(str(tmp_path), None, False) is None
+
+
+def test_checkpoints_of_another_run_need_resume_or_overwrite(tmp_path):
+    work = str(tmp_path)
+    _touch(osp.join(work, 'epoch_1.pth'))
+    _touch(osp.join(work, 'last_checkpoint'), osp.join(work, 'epoch_1.pth'))
+    _touch(osp.join(work, 'notes.txt'))
+    with pytest.raises(WorkDirError, match='--resume.*--overwrite'):
+        check_work_dir(work, None, False)
+    assert check_work_dir(work, None, True) is None
+    assert check_work_dir(work, 'auto', False) == osp.join(work,
+                                                           'epoch_1.pth')
+    removed = clear_checkpoints(work)
+    assert sorted(map(osp.basename, removed)) == ['epoch_1.pth',
+                                                  'last_checkpoint']
+    assert os.listdir(work) == ['notes.txt']
+
+
+def test_resume_without_a_checkpoint_is_an_error(tmp_path):
+    with pytest.raises(WorkDirError, match='nothing to resume from'):
+        check_work_dir(str(tmp_path), 'auto', False)
+    with pytest.raises(WorkDirError, match='no such checkpoint'):
+        check_work_dir(str(tmp_path), str(tmp_path / 'x.pth'), False)
+    with pytest.raises(WorkDirError, match='exclude each other'):
+        check_work_dir(str(tmp_path), 'auto', True)
+    train = _load_tool('train')
+    with pytest.raises(SystemExit, match='nothing to resume from'):
+        train.main([PAPER, '--resume', '--work-dir', str(tmp_path)])
+
+
+def test_resume_does_not_need_pretrained_weights(tmp_path):
+    ckpt = str(tmp_path / 'epoch_3.pth')
+    _touch(ckpt)
+    args = _load_tool('train').parse_args(
+        [PAPER, '--resume', ckpt, '--work-dir', str(tmp_path)])
+    cfg = prepare_cfg(args, 'train')
+    assert cfg.resume and cfg.load_from == ckpt
+    assert cfg.model.s2_encoder.init_cfg is None
+    fresh = prepare_cfg(_load_tool('train').parse_args(
+        [PAPER, '--work-dir', str(tmp_path / 'other')]), 'train')
+    assert fresh.model.s2_encoder.init_cfg.type == 'AgriFM'
+
+
+def test_drop_pretrained_init_keeps_other_initialisers():
+    node = dict(a=dict(init_cfg=[dict(type='AgriFM', checkpoint='x'),
+                                 dict(type='Normal', std=0.1)]),
+                b=[dict(init_cfg=dict(type='Pretrained', checkpoint='y'))])
+    assert drop_pretrained_init(node) == 2
+    assert node['a']['init_cfg'] == [dict(type='Normal', std=0.1)]
+    assert node['b'][0]['init_cfg'] is None
