@@ -76,7 +76,9 @@ def load_checkpoint_file(path: str,
         return torch.load(path, map_location=map_location,
                           weights_only=trust == WEIGHTS_ONLY)
     except Exception as exc:  # truncated zip, not a checkpoint, pickle
-        if trust == WEIGHTS_ONLY and 'Weights only load failed' in str(exc):
+        # a real checkpoint holding objects (e.g. mmengine's message hub)
+        # is refused naming a global; garbage fails earlier
+        if trust == WEIGHTS_ONLY and 'Unsupported global' in str(exc):
             raise CheckpointReadError(
                 f'{path}: holds Python objects that weights_only loading '
                 'refuses. Only if you trust the file (e.g. a full training '
