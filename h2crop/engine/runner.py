@@ -8,6 +8,7 @@ from mmengine.dist import master_only
 from mmengine.runner import Runner
 
 from h2crop.registry import RUNNERS
+from .buffer_sync import BroadcastBuffersHook
 from .checkpoint import _fsync_dir, as_trusted
 from .hooks import restore_rng_from_meta
 
@@ -25,7 +26,12 @@ class H2CropRunner(Runner):
     * On resume the RNG states saved by :class:`H2CropCheckpointHook` are
       restored after everything else, so training continues bit-for-bit.
     * Under CPU data parallelism (gloo) the model wrapper gets
-      ``device_ids=None``; CPU modules reject device ids.
+      ``device_ids=None``; CPU modules reject device ids. ``sync_bn`` (the
+      paper configs set ``'torch'``) takes effect on CUDA only, since
+      SyncBatchNorm has no CPU kernel.
+    * Before every validation the buffers of rank 0 (BatchNorm statistics)
+      are broadcast to all ranks (:class:`BroadcastBuffersHook`), so the
+      validated model is the one rank 0 saves.
     """
 
     def __init__(self, *args, load_strict: bool = True, **kwargs) -> None:
@@ -108,4 +114,21 @@ class H2CropRunner(Runner):
             model_wrapper_cfg.setdefault('type', 'MMDistributedDataParallel')
             model_wrapper_cfg['device_ids'] = None
             model_wrapper_cfg.setdefault('broadcast_buffers', False)
+            sync_bn = self.cfg.pop('sync_bn', None)
+            if sync_bn is not None:
+                self.logger.info(
+                    f'sync_bn={sync_bn!r} is not applied on CPU (no '
+                    'SyncBatchNorm kernel); rank 0\'s BatchNorm statistics '
+                    'are broadcast before each validation instead')
+            try:
+                return super().wrap_model(model_wrapper_cfg, model)
+            finally:
+                if sync_bn is not None:
+                    self.cfg['sync_bn'] = sync_bn
         return super().wrap_model(model_wrapper_cfg, model)
+
+    def register_hooks(self, default_hooks=None, custom_hooks=None) -> None:
+        """mmengine's hooks plus :class:`BroadcastBuffersHook`."""
+        super().register_hooks(default_hooks, custom_hooks)
+        if not any(isinstance(h, BroadcastBuffersHook) for h in self.hooks):
+            self.register_hook(BroadcastBuffersHook())
