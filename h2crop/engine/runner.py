@@ -7,9 +7,11 @@ import torch
 from mmengine.dist import master_only
 from mmengine.runner import Runner
 
+from h2crop.datasets.h5io import H2CropDataError
 from h2crop.registry import RUNNERS
 from .buffer_sync import BroadcastBuffersHook
 from .checkpoint import _fsync_dir, as_trusted
+from .data_faults import SkippedTilesHook, explain_data_error
 from .hooks import restore_rng_from_meta
 
 
@@ -32,6 +34,10 @@ class H2CropRunner(Runner):
     * Before every validation the buffers of rank 0 (BatchNorm statistics)
       are broadcast to all ranks (:class:`BroadcastBuffersHook`), so the
       validated model is the one rank 0 saves.
+    * A tile that cannot be read stops training with its name, where the
+      run stopped and the checkpoint to resume from; tiles skipped with the
+      dataset option ``skip_bad_tiles`` are counted at the end
+      (:class:`SkippedTilesHook`).
     """
 
     def __init__(self, *args, load_strict: bool = True, **kwargs) -> None:
@@ -128,7 +134,15 @@ class H2CropRunner(Runner):
         return super().wrap_model(model_wrapper_cfg, model)
 
     def register_hooks(self, default_hooks=None, custom_hooks=None) -> None:
-        """mmengine's hooks plus :class:`BroadcastBuffersHook`."""
+        """mmengine's hooks plus buffer broadcasting and skip counting."""
         super().register_hooks(default_hooks, custom_hooks)
-        if not any(isinstance(h, BroadcastBuffersHook) for h in self.hooks):
-            self.register_hook(BroadcastBuffersHook())
+        for hook_type in (BroadcastBuffersHook, SkippedTilesHook):
+            if not any(isinstance(h, hook_type) for h in self.hooks):
+                self.register_hook(hook_type())
+
+    def train(self):
+        """Train; a bad tile stops the run with a message on how to go on."""
+        try:
+            return super().train()
+        except H2CropDataError as err:
+            raise H2CropDataError(explain_data_error(self, err)) from err
