@@ -7,8 +7,9 @@
    about 60 % at a random moment after start-up (training iterations,
    validation, checkpoint saves), 25 % inside a checkpoint write (after the
    checkpoint file is written, before it is renamed into place) and 15 %
-   during start-up (building, loading the checkpoint). After each kill the run is started again with ``--resume``
-   (or afresh when no checkpoint exists yet). A start that fails on its own
+   during start-up (building, loading the checkpoint). After each kill
+   the run is started again with ``--resume`` (or afresh when no
+   checkpoint exists yet). A start that fails on its own
    is a failed resume. A run that ends before its kill is compared with the
    reference and the campaign continues with a fresh run;
 4. lets the last run finish and compares its final weights with the
