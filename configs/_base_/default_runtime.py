@@ -19,4 +19,7 @@ resume = False
 model_wrapper_cfg = dict(type='MMDistributedDataParallel',
                          broadcast_buffers=False,
                          find_unused_parameters=False)
+# SyncBatchNorm under CUDA data parallelism (ignored on CPU, where the
+# runner broadcasts rank 0's BatchNorm statistics before validation).
+sync_bn = 'torch'
 randomness = dict(seed=0, deterministic=False)

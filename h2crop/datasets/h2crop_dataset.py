@@ -4,6 +4,7 @@ import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from mmengine.dataset import BaseDataset
+from mmengine.logging import MMLogger
 
 from h2crop.validators import check_levels, check_modalities
 from h2crop.constants import (ENMAP_SCALE, H5_DIR, H5_SUFFIX, LEVELS,
@@ -88,6 +89,12 @@ class H2CropDataset(BaseDataset):
         test_mode: mmengine's test mode (no refetching).
         lazy_init: Defer reading the split list.
         check_files: Check at load time that every listed tile exists.
+        skip_bad_tiles: Training only: a tile that cannot be read (truncated,
+            corrupt, unexpected content) is logged and replaced by another
+            random tile instead of stopping the run; the names travel in
+            the substitute's ``skipped_tiles`` metainfo and the runner
+            counts them in its final summary. Off by default: a bad tile
+            stops the run with its name.
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments
             (``indices``, ``serialize_data``, ``max_refetch``, ``metainfo``).
     """
@@ -103,6 +110,7 @@ class H2CropDataset(BaseDataset):
                  test_mode: bool = False,
                  lazy_init: bool = False,
                  check_files: bool = True,
+                 skip_bad_tiles: bool = False,
                  metainfo: Optional[dict] = None,
                  **kwargs) -> None:
         modalities = check_modalities(modalities)
@@ -111,6 +119,12 @@ class H2CropDataset(BaseDataset):
         levels = check_levels(levels)
         if not ann_file:
             raise ValueError('ann_file (a split list) is required')
+        if skip_bad_tiles and test_mode:
+            raise ValueError(
+                'skip_bad_tiles is for training datasets only: skipping a '
+                'tile in validation or testing would change the scores; fix '
+                'or remove the tile (tools/misc/check_dataset.py)')
+        self.skip_bad_tiles = bool(skip_bad_tiles)
         self.modalities = modalities
         self.end_month = int(end_month)
         self.levels = levels
@@ -164,3 +178,38 @@ class H2CropDataset(BaseDataset):
                     f'{self.ann_file}: {len(missing)} listed id(s) have no '
                     f'file in {h5_dir}, e.g. {missing[:5]}')
         return data_list
+
+    def __getitem__(self, idx: int) -> dict:
+        """The sample of ``idx``; with ``skip_bad_tiles``, another on error.
+
+        Raises:
+            H2CropDataError: Naming the tile, when it cannot be read (or,
+                with ``skip_bad_tiles``, when ``max_refetch + 1`` tiles in a
+                row cannot).
+        """
+        if not self.skip_bad_tiles:
+            return super().__getitem__(idx)
+        if not self._fully_initialized:
+            self.full_init()
+        skipped: List[str] = []
+        for _ in range(self.max_refetch + 1):
+            try:
+                data = self.prepare_data(idx)
+            except H2CropDataError as err:
+                sid = self.get_data_info(idx)['sample_id']
+                skipped.append(sid)
+                MMLogger.get_current_instance().warning(
+                    f'skip_bad_tiles: skipping tile {sid!r}: {err}')
+                idx = self._rand_another()
+                continue
+            if data is None:
+                idx = self._rand_another()
+                continue
+            if skipped:
+                data['data_samples'].set_metainfo(
+                    dict(skipped_tiles=tuple(skipped)))
+            return data
+        raise H2CropDataError(
+            f'skip_bad_tiles: {len(skipped)} tiles in a row could not be '
+            f'read (e.g. {skipped[:5]}); check the data with '
+            'tools/misc/check_dataset.py')

@@ -197,6 +197,7 @@ def read_tile(path: str,
     levels = [LEVELS[i] for i in level_indices]
     contents = [S2, LABEL] + [m for m in (ENMAP, PRIOR) if m in modalities]
     out: Dict[str, np.ndarray] = {}
+    keys: Dict[str, str] = {}  # content -> H5 name found in this tile
     with open_tile(path) as h5:
         try:
             height, width = tile_size_of(path, h5, tile_size)
@@ -207,6 +208,7 @@ def read_tile(path: str,
                     raise H2CropDataError(
                         f'{path}: {key or names_of(content)}: '
                         + '; '.join(problems))
+                keys[content] = key
                 out[content] = _read(h5[key], content, end_month,
                                      level_indices)
         except H2CropDataError:
@@ -218,10 +220,10 @@ def read_tile(path: str,
     if num_classes is not None:
         for content in (LABEL, PRIOR):
             if content in out:
-                problems = check_id_range(path, content, out[content],
-                                          levels, num_classes)
+                problems = check_id_range(path, keys[content],
+                                          out[content], levels, num_classes)
                 if problems:
-                    raise H2CropDataError(f'{path}: {content}: ' +
+                    raise H2CropDataError(f'{path}: {keys[content]}: ' +
                                           '; '.join(problems))
     return out
 

@@ -7,8 +7,11 @@ import torch
 from mmengine.dist import master_only
 from mmengine.runner import Runner
 
+from h2crop.datasets.h5io import H2CropDataError
 from h2crop.registry import RUNNERS
+from .buffer_sync import BroadcastBuffersHook
 from .checkpoint import _fsync_dir, as_trusted
+from .data_faults import SkippedTilesHook, explain_data_error
 from .hooks import restore_rng_from_meta
 
 
@@ -25,7 +28,16 @@ class H2CropRunner(Runner):
     * On resume the RNG states saved by :class:`H2CropCheckpointHook` are
       restored after everything else, so training continues bit-for-bit.
     * Under CPU data parallelism (gloo) the model wrapper gets
-      ``device_ids=None``; CPU modules reject device ids.
+      ``device_ids=None``; CPU modules reject device ids. ``sync_bn`` (the
+      paper configs set ``'torch'``) takes effect on CUDA only, since
+      SyncBatchNorm has no CPU kernel.
+    * Before every validation the buffers of rank 0 (BatchNorm statistics)
+      are broadcast to all ranks (:class:`BroadcastBuffersHook`), so the
+      validated model is the one rank 0 saves.
+    * A tile that cannot be read stops training with its name, where the
+      run stopped and the checkpoint to resume from; tiles skipped with the
+      dataset option ``skip_bad_tiles`` are counted at the end
+      (:class:`SkippedTilesHook`).
     """
 
     def __init__(self, *args, load_strict: bool = True, **kwargs) -> None:
@@ -108,4 +120,29 @@ class H2CropRunner(Runner):
             model_wrapper_cfg.setdefault('type', 'MMDistributedDataParallel')
             model_wrapper_cfg['device_ids'] = None
             model_wrapper_cfg.setdefault('broadcast_buffers', False)
+            sync_bn = self.cfg.pop('sync_bn', None)
+            if sync_bn is not None:
+                self.logger.info(
+                    f'sync_bn={sync_bn!r} is not applied on CPU (no '
+                    'SyncBatchNorm kernel); rank 0\'s BatchNorm statistics '
+                    'are broadcast before each validation instead')
+            try:
+                return super().wrap_model(model_wrapper_cfg, model)
+            finally:
+                if sync_bn is not None:
+                    self.cfg['sync_bn'] = sync_bn
         return super().wrap_model(model_wrapper_cfg, model)
+
+    def register_hooks(self, default_hooks=None, custom_hooks=None) -> None:
+        """mmengine's hooks plus buffer broadcasting and skip counting."""
+        super().register_hooks(default_hooks, custom_hooks)
+        for hook_type in (BroadcastBuffersHook, SkippedTilesHook):
+            if not any(isinstance(h, hook_type) for h in self.hooks):
+                self.register_hook(hook_type())
+
+    def train(self):
+        """Train; a bad tile stops the run with a message on how to go on."""
+        try:
+            return super().train()
+        except H2CropDataError as err:
+            raise H2CropDataError(explain_data_error(self, err)) from err

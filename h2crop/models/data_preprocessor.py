@@ -7,6 +7,7 @@ from torch import Tensor
 
 from h2crop.constants import (ENMAP, ENMAP_BANDS, ENMAP_SCALE, MODALITIES,
                               PRIOR, S2, S2_BANDS)
+from h2crop.models.band_stats_guard import BandStatsGuard
 from h2crop.models.batch_augments import batch_cutmix, check_cutmix_args
 from h2crop.registry import MODELS
 
@@ -45,6 +46,15 @@ class H2CropDataPreprocessor(BaseDataPreprocessor):
             CutMix in training (``enmap_scale`` may be given too, default
             :data:`~h2crop.constants.ENMAP_SCALE`), or None.
         non_blocking: Copy host tensors to the device asynchronously.
+        stats_check_batches: Watch the normalised values of the first this
+            many batches and log one warning naming the bands whose
+            per-band std falls outside [0.2, 5] or whose |mean| exceeds 3
+            (statistics that do not fit the data); 0 disables the check.
+
+    The caller's tensors are never modified: batches are stacked (or
+    cloned) before CutMix pastes into them, and z-scores are written into
+    a float32 buffer of the preprocessor, reused from step to step while
+    nothing else holds it.
 
     Raises:
         ValueError: If the statistics have unknown keys, wrong lengths or
@@ -55,8 +65,10 @@ class H2CropDataPreprocessor(BaseDataPreprocessor):
                  mean: Dict[str, Sequence[float]],
                  std: Dict[str, Sequence[float]],
                  cutmix: Optional[dict] = None,
-                 non_blocking: bool = True) -> None:
+                 non_blocking: bool = True,
+                 stats_check_batches: int = 4) -> None:
         super().__init__(non_blocking=non_blocking)
+        self.stats_guard = BandStatsGuard(num_batches=stats_check_batches)
         if set(mean) != set(std):
             raise ValueError('H2CropDataPreprocessor: mean and std must have '
                              f'the same keys, got {sorted(mean)} and '
@@ -86,6 +98,8 @@ class H2CropDataPreprocessor(BaseDataPreprocessor):
             self.register_buffer(f'{key}_mean', mean_t.view(-1, 1, 1), False)
             self.register_buffer(f'{key}_std', std_t.view(-1, 1, 1), False)
         self.stat_keys = tuple(sorted(mean))
+        #: per modality: (float32 output buffer, storage use count when free)
+        self._buffers_pool: Dict[str, tuple] = {}
 
         self.cutmix: Optional[dict] = None
         if cutmix is not None:
@@ -104,7 +118,12 @@ class H2CropDataPreprocessor(BaseDataPreprocessor):
 
     def _to_batch(self, key: str, value: Union[Tensor, Sequence[Tensor]],
                   sample_ids: List[str]) -> Tensor:
-        """Move one modality to the device and stack it to (B, ...)."""
+        """Move one modality to the device and stack it to (B, ...).
+
+        The result never shares memory with a caller's tensor: a batched
+        tensor already on the device is cloned, so CutMix can paste into
+        the result without touching the caller's data.
+        """
         dims = _SAMPLE_DIMS[key]
         if isinstance(value, Tensor):
             if value.dim() != dims + 1:
@@ -112,7 +131,11 @@ class H2CropDataPreprocessor(BaseDataPreprocessor):
                     f'H2CropDataPreprocessor: batched inputs[{key!r}] must be '
                     f'(B, {_SAMPLE_LAYOUT[key][1:]}, got shape '
                     f'{tuple(value.shape)}')
-            return value.to(self.device, non_blocking=self._non_blocking)
+            moved = value.to(self.device, non_blocking=self._non_blocking)
+            if moved.untyped_storage().data_ptr() == \
+                    value.untyped_storage().data_ptr():
+                moved = moved.clone()
+            return moved
         if not isinstance(value, (list, tuple)) or not value:
             raise ValueError(
                 f'H2CropDataPreprocessor: inputs[{key!r}] must be a tensor '
@@ -145,8 +168,32 @@ class H2CropDataPreprocessor(BaseDataPreprocessor):
                 f'{tuple(batch.shape)}; expected {bands}')
         mean = getattr(self, f'{key}_mean')  # (C, 1, 1)
         std = getattr(self, f'{key}_std')
-        # new float32 tensor, then in-place arithmetic (no extra copies)
-        return batch.to(torch.float32).sub_(mean).div_(std)
+        # int16 -> float32 into a reused buffer, then in-place arithmetic:
+        # a fresh float32 batch per step costs more than the z-score itself
+        # on CPU (new pages are zero-filled on first touch)
+        out = self._buffer(key, batch)
+        return out.copy_(batch).sub_(mean).div_(std)
+
+    def _buffer(self, key: str, batch: Tensor) -> Tensor:
+        """A float32 tensor shaped like ``batch``, reused when it is free.
+
+        The buffer of the previous step is reused only when nothing else
+        holds its memory any more (no caller reference, view or autograd
+        saved tensor); otherwise a new one is allocated, so a result handed
+        out earlier is never overwritten.
+        """
+        entry = self._buffers_pool.get(key)
+        if entry is not None:
+            buf, free_count = entry
+            if free_count is not None and buf.shape == batch.shape and \
+                    buf.device == batch.device and \
+                    _storage_use_count(buf) == free_count:
+                # a new alias: whoever keeps it raises the use count
+                return buf.view(buf.shape)
+        buf = torch.empty(batch.shape, dtype=torch.float32,
+                          device=batch.device)
+        self._buffers_pool[key] = (buf, _storage_use_count(buf))
+        return buf.view(buf.shape)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """Prepare one batch from the dataloader for the model.
@@ -205,8 +252,11 @@ class H2CropDataPreprocessor(BaseDataPreprocessor):
         for key, batch in inputs.items():
             if key in _NORMALISED:
                 outputs[key] = self._normalise(key, batch)
+                self.stats_guard.update(key, outputs[key],
+                                        _NORMALISED[key][1])
             else:
                 outputs[key] = batch.long()
+        self.stats_guard.step()
         return dict(inputs=outputs, data_samples=data_samples)
 
     @staticmethod
@@ -232,3 +282,16 @@ class H2CropDataPreprocessor(BaseDataPreprocessor):
                        if gts else ''))
             gts.append(gt)
         return torch.stack(gts)  # (B, L, H, W)
+
+
+def _storage_use_count(tensor: Tensor) -> Optional[int]:
+    """Number of holders of ``tensor``'s storage (tensors, views, autograd).
+
+    Compared with the count right after allocation to tell whether anybody
+    other than the pool still uses a buffer. None where this PyTorch build
+    does not expose the count (buffers are then never reused).
+    """
+    count = getattr(torch._C, '_storage_Use_Count', None)
+    if count is None:
+        return None
+    return int(count(tensor.untyped_storage()._cdata))

@@ -29,12 +29,23 @@ _ENCODER_KEYS = ('in_channels', 'embed_dims', 'patch_size', 'depths',
                  'downsample_steps')
 
 
+#: Keys of a swin3d case that describe its files, not the encoder.
+_CASE_KEYS = ('input_shape_BTCHW', 'input_scale', 'outputs')
+
+
 def case_encoder_kwargs(case: Dict[str, object]) -> Dict[str, object]:
     """S2TemporalSwin arguments of a reference case (no stochastic depth).
 
     Shared by the swin3d cases and the dual-stream case's S2 encoder; keys a
     case leaves out keep the encoder's defaults.
+
+    Raises:
+        ValueError: For a key this builder would not apply.
     """
+    unknown = sorted(set(case) - set(_ENCODER_KEYS) - set(_CASE_KEYS))
+    if unknown:
+        raise ValueError(f'reference case keys {unknown} are not understood;'
+                         f' expected encoder keys {_ENCODER_KEYS}')
     kwargs = {key: case[key] for key in _ENCODER_KEYS if key in case}
     kwargs['drop_path_rate'] = 0.
     return kwargs

@@ -1,9 +1,11 @@
 """Tests of the H2Crop transforms (flip/rotate and packing)."""
 import itertools
+import os.path as osp
 
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
@@ -11,6 +13,8 @@ from h2crop.constants import ENMAP, ENMAP_BANDS, PRIOR, S2, S2_BANDS
 from h2crop.datasets.transforms import (GT_KEY, H2CropRandomFlipRotate,
                                         PackH2CropInputs)
 from h2crop.registry import TRANSFORMS
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 H = W = 12
 T = 3
@@ -126,3 +130,21 @@ def test_pack_only_present_modalities_and_needs_s2():
     assert set(packed['inputs']) == {S2}
     with pytest.raises(KeyError, match='LoadH2CropH5'):
         PackH2CropInputs()({GT_KEY: res[GT_KEY]})
+
+
+def test_original_rotation_turns_37_5_percent():
+    base = Config.fromfile(osp.join(REPO, 'configs', '_base_', 'datasets',
+                                    'h2crop.py'))
+    cfg = next(t for t in base.train_pipeline
+               if t['type'] == 'H2CropRandomFlipRotate')
+    original = TRANSFORMS.build(cfg)
+    assert original.rotate_prob == 0.5
+    assert original.quarter_turns == (0, 1, 2, 3)
+    np.random.seed(1)
+    ks = np.array([original(_coords_results())['rot90_k']
+                   for _ in range(2000)])
+    assert abs((ks > 0).mean() - 0.375) < 0.03
+    assert set(ks.tolist()) == {0, 1, 2, 3}
+    for bad in ((), (4, ), (1, 1)):
+        with pytest.raises(ValueError, match='quarter_turns'):
+            H2CropRandomFlipRotate(quarter_turns=bad)

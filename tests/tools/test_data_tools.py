@@ -71,8 +71,9 @@ def test_benchmark_runs_small(capsys):
     bench = _load(BENCH)
     rows = bench.main(['--num-samples', '3', '--size', '48', '--workers',
                        '0', '--epochs', '1', '--end-months', '12', '6'])
-    assert [(r['end_month'], r['workers']) for r in rows] == [(12, 0),
-                                                              (6, 0)]
+    assert [(r['stage'], r['end_month'], r['workers']) for r in rows] == [
+        ('load+augment', 12, 0), ('end-to-end', 12, 0),
+        ('load+augment', 6, 0), ('end-to-end', 6, 0)]
     assert all(r['ms_per_sample'] > 0 and r['samples_per_s'] > 0
                for r in rows)
     assert 'ms/sample' in capsys.readouterr().out

@@ -123,8 +123,10 @@ norm_std = dict(
 
 train_pipeline = [
     dict(type='LoadH2CropH5'),
+    # as the original: rotate with p 0.5 by k * 90 degrees, k from {0..3}
+    # (37.5 % of the samples are turned)
     dict(type='H2CropRandomFlipRotate', vflip_prob=0.5, hflip_prob=0.5,
-         rotate_prob=0.5),
+         rotate_prob=0.5, quarter_turns=(0, 1, 2, 3)),
     dict(type='PackH2CropInputs'),
 ]
 test_pipeline = [

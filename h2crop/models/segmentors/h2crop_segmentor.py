@@ -122,6 +122,44 @@ class H2CropSegmentor(BaseModel):
                 f'(the month window this model was built for), got '
                 f'{tuple(s2.shape)}')
 
+    def _check_levels(self, inputs: Dict[str, torch.Tensor],
+                      data_samples: Optional[List[SegDataSample]]) -> None:
+        """Rows of labels / priors must be this model's levels, in order.
+
+        Each sample's ``levels`` metainfo (set by the dataset) names the
+        rows of its ``gt_sem_seg`` and prior; a dataset built with other
+        levels, or the same in another order, would otherwise train on
+        swapped levels or fail with a bare IndexError.
+
+        Raises:
+            ValueError: Naming the sample, its levels and the model's.
+        """
+        expected = len(self.levels)
+        for index, sample in enumerate(data_samples or []):
+            levels = sample.metainfo.get('levels')
+            if levels is not None and tuple(levels) != self.levels:
+                name = sample.metainfo.get('sample_id', f'#{index}')
+                raise ValueError(
+                    f'sample {name!r} holds levels {tuple(levels)} but the '
+                    f'model predicts {self.levels}; set the same `levels` '
+                    '(same order) for the dataset and the model')
+        prior = inputs.get(PRIOR)
+        if prior is not None and (prior.dim() != 4 or
+                                  prior.shape[1] != expected):
+            raise ValueError(
+                f'inputs[{PRIOR!r}] must be (B, L={expected}, H, W) for the '
+                f'model levels {self.levels}, got {tuple(prior.shape)}')
+        for index, sample in enumerate(data_samples or []):
+            name = sample.metainfo.get('sample_id', f'#{index}')
+            if 'gt_sem_seg' in sample:
+                rows = sample.gt_sem_seg.data.shape[0]
+                if sample.gt_sem_seg.data.dim() != 3 or rows != expected:
+                    raise ValueError(
+                        f'gt_sem_seg of sample {name!r} has shape '
+                        f'{tuple(sample.gt_sem_seg.data.shape)}; expected '
+                        f'(L={expected}, H, W) for the model levels '
+                        f'{self.levels}')
+
     def extract_feat(self, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
         """Encoders + decoder.
 
@@ -170,6 +208,7 @@ class H2CropSegmentor(BaseModel):
                 ``pred_sem_seg`` (L, H, W) (and ``prior_sem_seg``);
                 ``'tensor'`` -> dict level -> logits (B, N_k + 1, H, W).
         """
+        self._check_levels(inputs, data_samples)
         if mode == 'tensor':
             return self._forward_logits(inputs)
         if mode == 'loss':
