@@ -87,6 +87,9 @@ class H2CropDataset(BaseDataset):
         test_mode: mmengine's test mode (no refetching).
         lazy_init: Defer reading the split list.
         check_files: Check at load time that every listed tile exists.
+        require_label: False accepts tiles without ``label`` (inference on
+            new areas; only in ``test_mode``); their samples carry no
+            ``gt_sem_seg``.
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments
             (``indices``, ``serialize_data``, ``max_refetch``, ``metainfo``).
     """
@@ -102,6 +105,7 @@ class H2CropDataset(BaseDataset):
                  test_mode: bool = False,
                  lazy_init: bool = False,
                  check_files: bool = True,
+                 require_label: bool = True,
                  metainfo: Optional[dict] = None,
                  **kwargs) -> None:
         modalities = tuple(modalities)
@@ -124,6 +128,10 @@ class H2CropDataset(BaseDataset):
         self.end_month = int(end_month)
         self.levels = levels
         self.check_files = check_files
+        if not require_label and not test_mode:
+            raise ValueError('require_label=False (label-free tiles) needs '
+                             'test_mode=True; training needs labels')
+        self.require_label = bool(require_label)
         self.taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else \
             load_taxonomy(taxonomy)
         self.num_classes = tuple(self.taxonomy.num_classes[level_index(lv)]
@@ -163,7 +171,8 @@ class H2CropDataset(BaseDataset):
                      modalities=self.modalities,
                      end_month=self.end_month,
                      levels=self.levels,
-                     num_classes=self.num_classes))
+                     num_classes=self.num_classes,
+                     require_label=self.require_label))
         if self.check_files:
             existing = set(os.listdir(h5_dir)) if osp.isdir(h5_dir) else set()
             missing = [d['sample_id'] for d in data_list
