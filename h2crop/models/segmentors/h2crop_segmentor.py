@@ -196,20 +196,25 @@ class H2CropSegmentor(BaseModel):
         logits = self._forward_logits(inputs)
         return {lv: logits[lv].float().softmax(dim=1) for lv in self.levels}
 
-    def predict_probs(self, inputs: Dict[str, torch.Tensor]
+    def predict_probs(self, inputs: Dict[str, torch.Tensor],
+                      mode: Optional[str] = None
                       ) -> Dict[str, torch.Tensor]:
         """Per-level probabilities over the whole input, by ``test_cfg``.
 
         Args:
             inputs: Preprocessed batch, S2 (B, T, 10, H, W) with H, W
                 multiples of 3 when EnMAP is used.
+            mode: ``'whole'`` or ``'slide'``; None: ``test_cfg.mode``.
 
         Returns:
             level -> float32 (B, N_k + 1, H, W).
         """
         self._check_inputs(inputs)
         cfg = self.test_cfg
-        if cfg['mode'] == 'slide':
+        mode = mode or cfg['mode']
+        if mode not in ('whole', 'slide'):
+            raise ValueError(f'mode must be "whole" or "slide", got {mode!r}')
+        if mode == 'slide':
             return slide_probs(self._window_probs, inputs, cfg['crop_size'],
                                cfg['stride'], cfg['batch_size'])
         if self.enmap_encoder is None:
