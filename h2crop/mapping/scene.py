@@ -510,11 +510,13 @@ def _window_sink(dst):
     return sink
 
 
-def _temp_path(out_path: str, tag: str) -> str:
+def _temp_path(out_path: str, tag: str, per_process: bool = True) -> str:
+    """A hidden file beside ``out_path`` (per process unless shared by the
+    ranks of one run)."""
     folder = osp.dirname(osp.abspath(out_path))
     os.makedirs(folder, exist_ok=True)
-    return osp.join(folder, f'.{osp.basename(out_path)}.{tag}.'
-                    f'{os.getpid()}.tif')
+    pid = f'.{os.getpid()}' if per_process else ''
+    return osp.join(folder, f'.{osp.basename(out_path)}.{tag}{pid}.tif')
 
 
 def write_cog(src_path: str, out_path: str) -> None:
@@ -559,3 +561,112 @@ def iter_blocks(path: str, rows: int = COG_BLOCK
 def log(msg: str) -> None:
     """Log through the current MMLogger."""
     MMLogger.get_current_instance().info(msg)
+
+
+def map_scene_distributed(mapper: SceneMapper, inputs: SceneInputs,
+                          out_path: str, rank: int, world_size: int,
+                          barrier, overwrite: bool = False
+                          ) -> Optional[Dict[str, object]]:
+    """Map a scene with several processes; the COG equals a 1-process one.
+
+    Every rank maps its block of strips (:func:`split_strips`) into a part
+    file; after ``barrier()`` rank 0 stitches the parts in row order into
+    the striped GeoTIFF and writes the COG and the CSV.
+
+    Args:
+        mapper: The rank's mapper (its model on its device).
+        inputs: The scene's files.
+        out_path: The COG.
+        rank, world_size: This process and the number of processes.
+        barrier: Callable that waits for every rank
+            (``torch.distributed.barrier``).
+        overwrite: Replace existing outputs.
+
+    Returns:
+        Rank 0: as :meth:`SceneMapper.map_scene`; other ranks: None.
+    """
+    csv_path = sidecar_csv_path(out_path)
+    _check_output(out_path, overwrite)
+    _check_output(csv_path, overwrite)
+    model = mapper.model
+    parts = [_temp_path(out_path, f'part{r}of{world_size}', False)
+             for r in range(world_size)]
+    try:
+        with SceneReader(inputs, model.num_frames, model.modalities,
+                         mapper.levels) as reader:
+            grid = reader.grid
+            starts = row_strips(grid.height, mapper.crop[0],
+                                mapper.stride[0])
+            first, last = split_strips(starts, rank, world_size)
+            row0 = starts[first] if first < len(starts) else grid.height
+            row1 = starts[last] if last < len(starts) else grid.height
+            row1 = min(row1, grid.height)
+            if row1 > row0:
+                profile = mapper.profile(grid)
+                profile.update(height=row1 - row0)
+                with rasterio.open(parts[rank], 'w', **profile) as dst:
+                    def sink(row: int, bands: np.ndarray) -> None:
+                        dst.write(bands, window=Window(
+                            0, row - row0, bands.shape[2], bands.shape[1]))
+                    mapper.map_rows(reader, first, last, sink)
+        barrier()
+        if rank != 0:
+            return None
+        tmp = _temp_path(out_path, 'strips')
+        try:
+            with rasterio.open(tmp, 'w', **mapper.profile(grid)) as dst:
+                mapper.describe(dst)
+                row = 0
+                for part in parts:
+                    if not osp.exists(part):
+                        continue  # a rank without rows
+                    for off, block in iter_blocks(part):
+                        dst.write(block, window=Window(
+                            0, row + off, block.shape[2], block.shape[1]))
+                    with rasterio.open(part) as src:
+                        row += src.height
+                if row != grid.height:
+                    raise RuntimeError(f'parts cover {row} rows of '
+                                       f'{grid.height}')
+            write_cog(tmp, out_path)
+        finally:
+            if osp.exists(tmp):
+                os.remove(tmp)
+        write_class_csv(model, csv_path)
+        return dict(out=out_path, classes_csv=csv_path, width=grid.width,
+                    height=grid.height)
+    finally:
+        _cleanup_parts(parts, rank)
+
+
+def _cleanup_parts(parts: Sequence[str], rank: int) -> None:
+    """Rank 0 removes the part files once stitched (or on failure)."""
+    if rank == 0:
+        for part in parts:
+            if osp.exists(part):
+                os.remove(part)
+
+
+def preview_path(out_path: str) -> str:
+    """Path of the PNG preview written beside a map."""
+    return osp.splitext(out_path)[0] + '_preview.png'
+
+
+def write_preview(map_path: str, png_path: Optional[str] = None,
+                  max_side: int = 1024) -> str:
+    """PNG of a map's class bands with legends (class names from the map's
+    metadata), decimated to at most ``max_side`` pixels (from the
+    overviews, nearest)."""
+    from h2crop.visualization import plot_class_maps
+    png_path = png_path or preview_path(map_path)
+    with rasterio.open(map_path) as src:
+        tags = src.tags()
+        levels = tags['levels'].split(',')
+        factor = max(1, -(-max(src.width, src.height) // max_side))
+        shape = (len(levels), -(-src.height // factor),
+                 -(-src.width // factor))
+        maps = src.read(list(range(1, len(levels) + 1)), out_shape=shape,
+                        resampling=Resampling.nearest)
+    names = [json.loads(tags[f'{lv}_class_names']) for lv in levels]
+    return plot_class_maps(maps, names, levels, png_path, nodata=NODATA,
+                           title=osp.basename(map_path))

@@ -30,8 +30,8 @@ def _inputs(paths):
 def test_map_is_a_cog_on_the_s2_grid(tiny_model_files, mosaic, tmp_path):
     cfg, ckpt, _ = tiny_model_files
     model = init_model(cfg, ckpt)
-    # 170 x 185: neither a multiple of the 96 px window nor of 3
-    paths = write_scene(str(tmp_path / 'scene'), mosaic, 170, 185, months=6)
+    # 100 x 110: neither a multiple of the 96 px window nor of 3
+    paths = write_scene(str(tmp_path / 'scene'), mosaic, 100, 110, months=6)
     out = str(tmp_path / 'map.tif')
     info = SceneMapper(model, batch_size=3).map_scene(_inputs(paths), out)
     with rasterio.open(out) as ds:
@@ -54,7 +54,7 @@ def test_map_is_a_cog_on_the_s2_grid(tiny_model_files, mosaic, tmp_path):
     with open(sidecar_csv_path(out)) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == sum(model.taxonomy.num_classes)
-    assert info['width'] == 185
+    assert info['width'] == 110
     with pytest.raises(FileExistsError, match='--overwrite'):
         SceneMapper(model).map_scene(_inputs(paths), out)
     SceneMapper(model).map_scene(_inputs(paths), out, overwrite=True)
@@ -117,7 +117,7 @@ def test_strip_split_across_ranks_is_identical(tiny_model_files, mosaic,
                                                tmp_path):
     cfg, ckpt, _ = tiny_model_files
     model = init_model(cfg, ckpt)
-    paths = write_scene(str(tmp_path / 's'), mosaic, 189, 100, months=6)
+    paths = write_scene(str(tmp_path / 's'), mosaic, 189, 96, months=6)
     mapper = SceneMapper(model, batch_size=2)
     starts = row_strips(189, 96, 48)
     assert starts == [0, 48, 93]
@@ -132,8 +132,8 @@ def test_strip_split_across_ranks_is_identical(tiny_model_files, mosaic,
 
     whole = run(0, len(starts))
     full = np.concatenate([whole[k] for k in sorted(whole)], axis=1)
-    assert full.shape == (9, 189, 100)
-    for world in (2, 3):
+    assert full.shape == (9, 189, 96)
+    for world in (2, ):
         parts = {}
         for rank in range(world):
             parts.update(run(*split_strips(starts, rank, world)))
