@@ -26,6 +26,8 @@ INSTALL_REQUIRES = [
     'numpy>=1.24',
     'prettytable>=3.0',
     'matplotlib>=3.7',
+    # PyPI wheels bundle GDAL: no system GDAL needed (scene maps, COGs)
+    'rasterio>=1.3',
 ]
 
 setup(

@@ -46,6 +46,9 @@ NODATA = 255
 DEEPEST_BAND = 'deepest_confident_level'
 #: Block size of the COG.
 COG_BLOCK = 256
+#: GDAL block cache (MB) while mapping: bounded so that memory does not
+#: grow with the scene (GDAL's default is 5 % of the machine's RAM).
+GDAL_CACHE_MB = 64
 
 
 class SceneError(ValueError):
@@ -478,6 +481,11 @@ class SceneMapper:
     def map_scene(self, inputs: SceneInputs, out_path: str,
                   overwrite: bool = False) -> Dict[str, object]:
         """Map a whole scene into a COG ``out_path`` (one process)."""
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            return self._map_scene(inputs, out_path, overwrite)
+
+    def _map_scene(self, inputs: SceneInputs, out_path: str,
+                   overwrite: bool) -> Dict[str, object]:
         _check_output(out_path, overwrite)
         csv_path = sidecar_csv_path(out_path)
         _check_output(csv_path, overwrite)
@@ -585,6 +593,15 @@ def map_scene_distributed(mapper: SceneMapper, inputs: SceneInputs,
     Returns:
         Rank 0: as :meth:`SceneMapper.map_scene`; other ranks: None.
     """
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        return _map_scene_distributed(mapper, inputs, out_path, rank,
+                                      world_size, barrier, overwrite)
+
+
+def _map_scene_distributed(mapper: SceneMapper, inputs: SceneInputs,
+                           out_path: str, rank: int, world_size: int,
+                           barrier, overwrite: bool
+                           ) -> Optional[Dict[str, object]]:
     csv_path = sidecar_csv_path(out_path)
     _check_output(out_path, overwrite)
     _check_output(csv_path, overwrite)
