@@ -159,3 +159,13 @@ def test_inputs_are_checked(tiny_model_files, mosaic, tmp_path):
         with SceneReader(SceneInputs(paths[S2], None, paths[PRIOR]), 6,
                          model.modalities):
             pass
+
+
+def test_split_strips_cover_once():
+    starts = row_strips(1000, 96, 48)
+    for world in (1, 2, 3, 7, 30):
+        blocks = [split_strips(starts, r, world) for r in range(world)]
+        covered = [i for a, b in blocks for i in range(a, b)]
+        assert covered == list(range(len(starts)))
+    with pytest.raises(ValueError, match='rank'):
+        split_strips(starts, 2, 2)
