@@ -10,7 +10,8 @@ Examples::
         --enmap enmap.tif --prior prior_2023.tif --out map.tif
 
     # several processes (tiles or row strips split across ranks)
-    torchrun --nproc_per_node 2 tools/infer.py CONFIG CKPT ... --launcher pytorch
+    torchrun --nproc_per_node 2 tools/infer.py CONFIG CKPT ... \
+        --launcher pytorch
 """
 import argparse
 import os

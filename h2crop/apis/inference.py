@@ -10,7 +10,7 @@ Example::
     result['confidence']  # (L, H, W) float32 probability of the chosen class
 """
 import copy
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -111,7 +111,7 @@ def _as_tensor(value: ArrayLike, name: str) -> torch.Tensor:
 def prepare_raw_inputs(model: torch.nn.Module, s2: ArrayLike,
                        enmap: Optional[ArrayLike] = None,
                        prior: Optional[ArrayLike] = None
-                       ) -> (Dict[str, torch.Tensor], bool):
+                       ) -> Tuple[Dict[str, torch.Tensor], bool]:
     """Raw tile arrays -> batched raw inputs the model's modalities need.
 
     Args:

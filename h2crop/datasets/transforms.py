@@ -43,7 +43,8 @@ class LoadH2CropH5(BaseTransform):
     Required keys: ``h5_path``, ``modalities``, ``end_month``, ``levels``;
     optional ``num_classes`` (per requested level, background included; ids
     are then range-checked) and ``require_label`` (default True; False
-    accepts label-free tiles, which then have no ``gt_sem_seg``). Added keys: ``'s2'``, ``'gt_sem_seg'``,
+    accepts label-free tiles, which then have no ``gt_sem_seg``). Added
+    keys: ``'s2'``, ``'gt_sem_seg'``,
     ``'enmap'`` / ``'prior'`` when requested, ``ori_shape``, ``img_shape``.
 
     The file is opened and closed within the call, so the transform is safe

@@ -27,7 +27,6 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import rasterio
 import torch
-from mmengine.logging import MMLogger
 from rasterio.enums import Resampling
 from rasterio.shutil import copy as raster_copy
 from rasterio.windows import Window
@@ -359,13 +358,15 @@ class SceneMapper:
         self.levels = tuple(model.levels)
 
     # ------------------------------------------------------------ core
-    def _strip_probs(self, inputs: Dict[str, torch.Tensor]
+    def _strip_probs(self, inputs: Dict[str, torch.Tensor],
+                     acc: Dict[str, torch.Tensor], wsum: torch.Tensor
                      ) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
+        """Add a strip's weighted window probabilities into the buffers."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16,
                             enabled=self.amp):
             return slide_accumulate(self.model._window_probs, inputs,
                                     self.crop, (self.crop[0], self.stride[1]),
-                                    self.batch_size)
+                                    self.batch_size, acc=acc, wsum=wsum)
 
     @torch.no_grad()
     def map_rows(self, reader: SceneReader, first: int, last: int,
@@ -392,9 +393,9 @@ class SceneMapper:
         row_begin = starts[first]
         todo = [i for i, s in enumerate(starts)
                 if s < row_end and s + crop_h > row_begin]
-        acc: Optional[Dict[str, torch.Tensor]] = None
+        # rolling buffers of the rows row .. row + crop_h of the scene
+        acc: Dict[str, torch.Tensor] = {}
         wsum = torch.zeros(crop_h, width, device=self.device)
-        base = starts[todo[0]]
         bar = None
         if self.progress:
             from mmengine.utils import ProgressBar
@@ -404,14 +405,7 @@ class SceneMapper:
             raw, masks = reader.read_strip(row, crop_h, width)
             valid = masks['all']
             inputs = _normalised(self.model, raw, masks, self.device)
-            strip_acc, strip_w = self._strip_probs(inputs)
-            if acc is None:
-                acc = {lv: torch.zeros_like(a) for lv, a in strip_acc.items()}
-            # the buffer holds rows base .. base + crop_h; row == base here
-            for lv in acc:
-                acc[lv].add_(strip_acc[lv])
-            wsum.add_(strip_w)
-            del strip_acc, strip_w
+            acc, wsum = self._strip_probs(inputs, acc, wsum)
             nxt = starts[todo[n + 1]] if n + 1 < len(todo) else row + crop_h
             final = nxt - row  # rows no later strip touches
             lo, hi = max(row, row_begin), min(row + final, row_end,
@@ -421,19 +415,12 @@ class SceneMapper:
                 probs = {lv: acc[lv][:, :, part] / wsum[part]
                          for lv in self.levels}
                 sink(lo, self._bands(probs, valid[part], grid.width))
-            # shift the buffer up by `final` rows
-            if final < crop_h:
-                for lv in acc:
-                    acc[lv] = torch.cat(
-                        [acc[lv][:, :, final:],
-                         torch.zeros_like(acc[lv][:, :, :final])], dim=2)
-                wsum = torch.cat([wsum[final:], torch.zeros_like(
-                    wsum[:final])])
-            else:
-                for lv in acc:
-                    acc[lv].zero_()
-                wsum.zero_()
-            base = nxt
+            # move the buffer down by `final` rows, in place
+            keep = crop_h - final
+            for buf in list(acc.values()) + [wsum]:  # (..., crop_h, width)
+                if keep > 0:  # overlapping ranges: copy through a clone
+                    buf[..., :keep, :] = buf[..., final:, :].clone()
+                buf[..., keep:, :].zero_()
             if bar is not None:
                 bar.update()
 
@@ -564,11 +551,6 @@ def iter_blocks(path: str, rows: int = COG_BLOCK
         for row in range(0, src.height, rows):
             n = min(rows, src.height - row)
             yield row, src.read(window=Window(0, row, src.width, n))
-
-
-def log(msg: str) -> None:
-    """Log through the current MMLogger."""
-    MMLogger.get_current_instance().info(msg)
 
 
 def map_scene_distributed(mapper: SceneMapper, inputs: SceneInputs,

@@ -17,8 +17,8 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.warp import calculate_default_transform, reproject
 
-from h2crop.constants import (ENMAP, ENMAP_SCALE, H5_DIR, H5_SUFFIX, PRIOR,
-                              S2, S2_BANDS)
+from h2crop.constants import (DATA_LISTS_DIR, ENMAP, H5_DIR, H5_SUFFIX,
+                              PRIOR, S2, S2_BANDS)
 from h2crop.datasets.h5io import LABEL, read_tile
 
 from .grid import RasterGrid, enmap_grid
@@ -143,6 +143,5 @@ def write_scene(out_dir: str, mosaic: Dict[str, np.ndarray],
 
 def scene_ids(data_root: str, split: str = 'test') -> List[str]:
     """Sample ids of a split list of a (synthetic) data root."""
-    from h2crop.constants import DATA_LISTS_DIR
     with open(osp.join(data_root, DATA_LISTS_DIR, f'{split}.txt')) as f:
         return [line.strip() for line in f if line.strip()]

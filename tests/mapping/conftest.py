@@ -1,4 +1,4 @@
-"""A tiny trained-looking model (config file + checkpoint) for mapping tests."""
+"""A tiny model (config file + checkpoint) for the mapping tests."""
 import os.path as osp
 
 import pytest

@@ -48,6 +48,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--work-dir', help='folder for the scenes and maps '
                         '(default: a temporary folder)')
     parser.add_argument('--out', help='also write the results as JSON here')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        help='config overrides (key=value), e.g. '
+                        'taxonomy=data/demo/cascade_labels.csv')
     parser.add_argument('--child', nargs=3, metavar=('S2', 'ENMAP', 'PRIOR'),
                         help=argparse.SUPPRESS)
     parser.add_argument('--child-out', help=argparse.SUPPRESS)
@@ -94,8 +97,14 @@ def child(args: argparse.Namespace) -> None:
 
     from h2crop.apis import init_model
     from h2crop.mapping.scene import SceneInputs, SceneMapper
+    from mmengine.config import DictAction
+    overrides = {}
+    for item in args.cfg_options:
+        key, value = item.split('=', 1)
+        overrides[key] = DictAction._parse_iterable(value)
     torch.manual_seed(0)
-    model = init_model(args.config, args.checkpoint, args.device)
+    model = init_model(args.config, args.checkpoint, args.device,
+                       overrides or None)
     rss_model = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     s2, enmap, prior = args.child
     out = osp.join(osp.dirname(s2), 'map.tif')
@@ -133,6 +142,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, dict]:
             cmd.append(args.checkpoint)
         cmd += ['--child', *paths, '--child-out', report, '--device',
                 args.device, '--batch-size', str(args.batch_size)]
+        if args.cfg_options:
+            cmd += ['--cfg-options', *args.cfg_options]
         subprocess.run(cmd, check=True, env=dict(os.environ,
                                                  PYTHONPATH=ROOT))
         with open(report) as f:

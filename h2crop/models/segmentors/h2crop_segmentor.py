@@ -85,7 +85,8 @@ class H2CropSegmentor(BaseModel):
                  levels: Sequence[str] = LEVELS,
                  num_frames: int = 6,
                  taxonomy: Optional[str] = None,
-                 data_preprocessor: Optional[Union[dict, torch.nn.Module]] = None,
+                 data_preprocessor: Optional[Union[dict,
+                                                   torch.nn.Module]] = None,
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         if isinstance(data_preprocessor, dict):

@@ -10,7 +10,7 @@ Overlapping windows are blended with a weight that falls linearly from the
 window centre towards its edges (never to zero), applied to probabilities, so
 the result at every pixel is a convex combination of the windows' outputs.
 """
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -125,7 +125,9 @@ def check_window(crop: Tuple[int, int], stride: Tuple[int, int],
 
 def slide_accumulate(prob_fn: ProbFn, inputs: Inputs,
                      crop: Tuple[int, int], stride: Tuple[int, int],
-                     batch_size: int = 1, scale: int = ENMAP_SCALE
+                     batch_size: int = 1, scale: int = ENMAP_SCALE,
+                     acc: Optional[Dict[str, torch.Tensor]] = None,
+                     wsum: Optional[torch.Tensor] = None
                      ) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
     """Weighted sums of window probabilities over an input.
 
@@ -138,6 +140,8 @@ def slide_accumulate(prob_fn: ProbFn, inputs: Inputs,
         batch_size: Windows per call of ``prob_fn`` (each window brings the
             B samples of the input).
         scale: EnMAP scale.
+        acc, wsum: Existing sums to add into (same shapes as returned; a
+            streaming caller's buffers), or None to start from zero.
 
     Returns:
         ``acc``: level -> float32 (B, N_k + 1, H, W), the sum over windows of
@@ -149,8 +153,9 @@ def slide_accumulate(prob_fn: ProbFn, inputs: Inputs,
     xs = window_starts(width, crop[1], stride[1])
     device = inputs[S2].device
     weight = edge_weight(crop[0], crop[1], device)  # (h, w)
-    wsum = torch.zeros(height, width, device=device)
-    acc: Dict[str, torch.Tensor] = {}
+    if wsum is None:
+        wsum = torch.zeros(height, width, device=device)
+    acc = {} if acc is None else acc
     positions = [(y, x) for y in ys for x in xs]
     batch = inputs[S2].shape[0]
     for start in range(0, len(positions), max(1, int(batch_size))):
