@@ -17,14 +17,12 @@ from h2crop.mapping.scene import preview_path, sidecar_csv_path
 from h2crop.mapping.synthetic_scene import (mosaic_tiles, scene_ids,
                                             write_scene)
 
-from ..mapping.conftest import tiny_model_files  # noqa: F401
-
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools'))
 import infer  # noqa: E402
 
 
-def test_label_free_tiles(tiny_model_files, tmp_path):  # noqa: F811
+def test_label_free_tiles(tiny_model_files, tmp_path):
     cfg, ckpt, root = tiny_model_files
     folder = tmp_path / 'new_area'
     folder.mkdir()
@@ -54,7 +52,7 @@ def test_label_free_tiles(tiny_model_files, tmp_path):  # noqa: F811
     infer.main(args + ['--overwrite'])
 
 
-def test_scene_to_cog(tiny_model_files, tmp_path):  # noqa: F811
+def test_scene_to_cog(tiny_model_files, tmp_path):
     cfg, ckpt, root = tiny_model_files
     mosaic = mosaic_tiles(root, scene_ids(root, 'train'), 1, 2)
     paths = write_scene(str(tmp_path / 'scene'), mosaic, 95, 131, months=6)
@@ -84,7 +82,7 @@ def test_scene_to_cog(tiny_model_files, tmp_path):  # noqa: F811
 @pytest.mark.skipif(shutil.which('torchrun') is None and not osp.exists(
     osp.join(osp.dirname(sys.executable), 'torchrun')),
     reason='torchrun not installed')
-def test_two_processes_give_the_same_map(tiny_model_files,  # noqa: F811
+def test_two_processes_give_the_same_map(tiny_model_files,
                                          tmp_path):
     cfg, ckpt, root = tiny_model_files
     mosaic = mosaic_tiles(root, scene_ids(root, 'train'), 2, 1)
