@@ -54,3 +54,28 @@ def tiny_dataset_96(tmp_path_factory) -> str:
     from ._synthetic import make_tiny_dataset
     return make_tiny_dataset(tmp_path_factory.mktemp('tiny96'),
                              num_samples=12, size=96, seed=3)
+
+
+@pytest.fixture(scope='session')
+def tiny_model_files(tiny_dataset_96, tmp_path_factory):
+    """``(config path, checkpoint path, data root)`` of a tiny S2+H+P model
+    (the demo config shrunk), for the inference and mapping tests.
+
+    The weights are a random initialisation saved as a training checkpoint
+    would be (``state_dict`` + ``meta``).
+    """
+    import torch
+
+    from h2crop.apis import init_model
+
+    from .engine.tiny_cfg import tiny_runner_cfg
+    folder = tmp_path_factory.mktemp('tiny_model')
+    cfg = tiny_runner_cfg(tiny_dataset_96, str(folder))
+    cfg_path = osp.join(str(folder), 'tiny.py')
+    cfg.dump(cfg_path)
+    torch.manual_seed(0)
+    model = init_model(cfg_path)
+    ckpt = osp.join(str(folder), 'tiny.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 1}},
+               ckpt)
+    return cfg_path, ckpt, tiny_dataset_96

@@ -9,7 +9,11 @@
    per-class tables and writes CSV/JSON into the work dir;
 4. prints the per-level table beside a majority-class baseline and writes
    ``<work_dir>/demo_summary.png`` (per-level F-score bars and a
-   prediction-vs-label map of a test tile).
+   prediction-vs-label map of a test tile);
+5. builds a small georeferenced scene (UTM, 12 monthly S2 GeoTIFFs, EnMAP,
+   prior) from test tiles, maps it with tools/infer.py into
+   ``<work_dir>/scene/map.tif`` (a COG) and writes its PNG preview with a
+   legend, ``<work_dir>/scene/map_preview.png``.
 
 Usage: ``make demo`` (replaces an earlier demo run in ``work_dirs/demo``) or
 ``python tools/demo.py --data-root data/demo --work-dir work_dirs/demo
@@ -197,6 +201,38 @@ def main(argv: Optional[List[str]] = None) -> None:
     if failed:
         raise SystemExit(f'[demo] the model did not clearly beat the '
                          f'majority class on {failed}')
+    map_scene(args, best, opts)
+
+
+def map_scene(args: argparse.Namespace, checkpoint: str,
+              opts: List[str]) -> None:
+    """Map a georeferenced scene made of test tiles; check it on the
+    labels."""
+    import rasterio
+
+    from h2crop.mapping.synthetic_scene import (mosaic_tiles, scene_ids,
+                                                write_scene)
+    folder = osp.join(args.work_dir, 'scene')
+    ids = scene_ids(args.data_root, 'test')
+    rows, cols = 2, 3
+    mosaic = mosaic_tiles(args.data_root, ids, rows, cols)
+    # a size that is not a multiple of the window
+    height, width = rows * args.size - 17, cols * args.size - 29
+    paths = write_scene(osp.join(folder, 'inputs'), mosaic, height, width)
+    out = osp.join(folder, 'map.tif')
+    run([sys.executable, 'tools/infer.py', args.config, checkpoint,
+         '--s2', *paths['s2'], '--enmap', paths['enmap'], '--prior',
+         paths['prior'], '--out', out, '--show', '--overwrite',
+         '--cfg-options', *opts])
+    with rasterio.open(out) as ds, rasterio.open(paths['label']) as lab:
+        pred, label = ds.read(list(range(1, len(LEVELS) + 1))), lab.read()
+        print(f'[demo] scene map {ds.width} x {ds.height} px, '
+              f'{ds.crs.to_string()}, {ds.count} bands; pixel accuracy vs '
+              'the labels: ' + ', '.join(
+                  f'{lv} {100 * np.mean(pred[k] == label[k]):.1f} %'
+                  for k, lv in enumerate(LEVELS)))
+    print(f'[demo] map:     {out}')
+    print(f'[demo] preview: {osp.join(folder, "map_preview.png")}')
 
 
 if __name__ == '__main__':

@@ -95,6 +95,9 @@ class H2CropDataset(BaseDataset):
             the substitute's ``skipped_tiles`` metainfo and the runner
             counts them in its final summary. Off by default: a bad tile
             stops the run with its name.
+        require_label: False accepts tiles without ``label`` (inference on
+            new areas; only in ``test_mode``); their samples carry no
+            ``gt_sem_seg``.
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments
             (``indices``, ``serialize_data``, ``max_refetch``, ``metainfo``).
     """
@@ -111,6 +114,7 @@ class H2CropDataset(BaseDataset):
                  lazy_init: bool = False,
                  check_files: bool = True,
                  skip_bad_tiles: bool = False,
+                 require_label: bool = True,
                  metainfo: Optional[dict] = None,
                  **kwargs) -> None:
         modalities = check_modalities(modalities)
@@ -129,6 +133,10 @@ class H2CropDataset(BaseDataset):
         self.end_month = int(end_month)
         self.levels = levels
         self.check_files = check_files
+        if not require_label and not test_mode:
+            raise ValueError('require_label=False (label-free tiles) needs '
+                             'test_mode=True; training needs labels')
+        self.require_label = bool(require_label)
         self.taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else \
             load_taxonomy(taxonomy)
         self.num_classes = tuple(self.taxonomy.num_classes[level_index(lv)]
@@ -168,7 +176,8 @@ class H2CropDataset(BaseDataset):
                      modalities=self.modalities,
                      end_month=self.end_month,
                      levels=self.levels,
-                     num_classes=self.num_classes))
+                     num_classes=self.num_classes,
+                     require_label=self.require_label))
         if self.check_files:
             existing = set(os.listdir(h5_dir)) if osp.isdir(h5_dir) else set()
             missing = [d['sample_id'] for d in data_list

@@ -88,12 +88,18 @@ def tile_size_of(path: str, h5: h5py.File,
         hw = (int(size), int(size))
     else:
         key = find_key(h5, LABEL)
+        if key is None:
+            # a label-free tile (inference): the size of the S2 stack
+            s2_key = find_key(h5, S2)
+            if s2_key is not None and isinstance(h5[s2_key], h5py.Dataset) \
+                    and h5[s2_key].ndim == 4:
+                key = s2_key
         if key is None or not isinstance(h5[key], h5py.Dataset) or \
-                h5[key].ndim != 3:
+                h5[key].ndim not in (3, 4):
             raise H2CropDataError(
                 f'{path}: {names_of(LABEL)}: missing or not 3-D, so the tile '
                 f'size is unknown (expected a {NUM_LEVELS} x H x W label)')
-        hw = tuple(int(s) for s in h5[key].shape[1:])
+        hw = tuple(int(s) for s in h5[key].shape[-2:])
     if hw[0] % ENMAP_SCALE or hw[1] % ENMAP_SCALE:
         raise H2CropDataError(
             f'{path}: tile size {hw} is not a multiple of {ENMAP_SCALE} '
@@ -166,7 +172,8 @@ def read_tile(path: str,
               end_month: int = NUM_MONTHS,
               level_indices: Sequence[int] = tuple(range(NUM_LEVELS)),
               num_classes: Optional[Sequence[int]] = None,
-              tile_size: Optional[int] = None) -> Dict[str, np.ndarray]:
+              tile_size: Optional[int] = None,
+              require_label: bool = True) -> Dict[str, np.ndarray]:
     """Read what a sample needs from a tile, validating it on the way.
 
     Only S2 months ``[0:end_month]``, only the label (and prior) rows of
@@ -180,10 +187,14 @@ def read_tile(path: str,
         level_indices: 0-based taxonomy levels of the label/prior rows.
         num_classes: Classes per requested level including background; when
             given, label and prior ids are range-checked.
-        tile_size: Expected side length; None takes it from the label.
+        tile_size: Expected side length; None takes it from the label (or
+            from S2 in a label-free tile).
+        require_label: When False (inference), a tile without ``label`` is
+            read without it; a label that is present is still validated.
 
     Returns:
         dict with ``'s2'`` int16 (T, 10, H, W), ``'label'`` uint8 (L, H, W)
+        (absent for a label-free tile read with ``require_label=False``)
         and, when requested, ``'enmap'`` int16 (218, H/3, W/3) and
         ``'prior'`` uint8 (L, H, W).
 
@@ -201,6 +212,8 @@ def read_tile(path: str,
     with open_tile(path) as h5:
         try:
             height, width = tile_size_of(path, h5, tile_size)
+            if not require_label and find_key(h5, LABEL) is None:
+                contents.remove(LABEL)
             for content in contents:
                 key, problems = check_dataset_layout(h5, content, height,
                                                      width)

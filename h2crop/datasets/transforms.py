@@ -43,7 +43,9 @@ class LoadH2CropH5(BaseTransform):
 
     Required keys: ``h5_path``, ``modalities``, ``end_month``, ``levels``;
     optional ``num_classes`` (per requested level, background included; ids
-    are then range-checked). Added keys: ``'s2'``, ``'gt_sem_seg'``,
+    are then range-checked) and ``require_label`` (default True; False
+    accepts label-free tiles, which then have no ``gt_sem_seg``). Added
+    keys: ``'s2'``, ``'gt_sem_seg'``,
     ``'enmap'`` / ``'prior'`` when requested, ``ori_shape``, ``img_shape``.
 
     The file is opened and closed within the call, so the transform is safe
@@ -68,13 +70,15 @@ class LoadH2CropH5(BaseTransform):
                            end_month=results.get('end_month', 12),
                            level_indices=[level_index(lv) for lv in levels],
                            num_classes=results.get('num_classes'),
-                           tile_size=self.tile_size)
+                           tile_size=self.tile_size,
+                           require_label=results.get('require_label', True))
         results[S2] = arrays[S2]
-        results[GT_KEY] = arrays[LABEL]
+        if LABEL in arrays:  # absent only in label-free inference tiles
+            results[GT_KEY] = arrays[LABEL]
         for key in (ENMAP, PRIOR):
             if key in arrays:
                 results[key] = arrays[key]
-        shape = tuple(arrays[LABEL].shape[-2:])
+        shape = tuple(arrays[S2].shape[-2:])
         results['ori_shape'] = shape
         results['img_shape'] = shape
         return results

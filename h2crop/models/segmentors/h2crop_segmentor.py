@@ -7,10 +7,21 @@ from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
+from h2crop.constants import (ENMAP, ENMAP_SCALE, LEVELS, MODALITIES, PRIOR,
+                              S2, TILE_SIZE)
+from h2crop.models.heads.decoding import (DECODERS, chosen_probability,
+                                          decode_levels,
+                                          deepest_confident_level,
+                                          taxonomy_paths)
 from h2crop.validators import check_levels, check_modalities
-from h2crop.constants import ENMAP, LEVELS, MODALITIES, PRIOR, S2
 from h2crop.registry import MODELS
 from h2crop.taxonomy import load_taxonomy
+
+from .slide import check_window, slide_probs, whole_probs
+
+#: Keys of ``test_cfg`` and their defaults (None: derived from the model).
+TEST_CFG_DEFAULTS = dict(mode='whole', crop_size=None, stride=None,
+                         decode='argmax', tau=0.5, batch_size=1)
 
 
 def _fill(cfg: dict, key: str, value, owner: str) -> None:
@@ -51,6 +62,18 @@ class H2CropSegmentor(BaseModel):
             class counts.
         data_preprocessor: Config of the data preprocessor (e.g.
             ``H2CropDataPreprocessor``); None uses mmengine's plain one.
+        test_cfg: Inference options (see :meth:`set_test_cfg`):
+            ``mode`` ``'whole'`` (one pass; with EnMAP, whose encoder
+            takes a fixed tile, inputs smaller than ``crop_size`` are
+            padded and cropped back) or ``'slide'``
+            (overlapping windows blended by an edge-decaying weight);
+            ``crop_size`` (int or (h, w); default: the tile the model was
+            built for, ``3 x enmap_encoder.img_size`` with EnMAP, else
+            :data:`~h2crop.constants.TILE_SIZE`); ``stride`` (default half
+            the window, a multiple of 3 S2 pixels); ``decode``
+            ``'argmax'`` | ``'consistent'``; ``tau``, the path-probability
+            threshold of the deepest-confident-level product; ``batch_size``,
+            windows per forward pass.
         init_cfg: mmengine init config.
     """
 
@@ -63,7 +86,9 @@ class H2CropSegmentor(BaseModel):
                  levels: Sequence[str] = LEVELS,
                  num_frames: int = 6,
                  taxonomy: Optional[str] = None,
-                 data_preprocessor: Optional[Union[dict, torch.nn.Module]] = None,
+                 data_preprocessor: Optional[Union[dict,
+                                                   torch.nn.Module]] = None,
+                 test_cfg: Optional[dict] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         if isinstance(data_preprocessor, dict):
             data_preprocessor = MODELS.build(data_preprocessor)
@@ -107,6 +132,117 @@ class H2CropSegmentor(BaseModel):
         _fill(head_cfg, 'levels', self.levels, 'head')
         _fill(head_cfg, 'with_prior', PRIOR in modalities, 'head')
         self.head = MODELS.build(head_cfg)
+        self.set_test_cfg(test_cfg)
+
+    # ------------------------------------------------------------ inference
+    @property
+    def tile_size(self) -> int:
+        """Side of the tile the model was built for (S2 pixels)."""
+        if self.enmap_encoder is not None:
+            return int(self.enmap_encoder.img_size) * ENMAP_SCALE
+        return TILE_SIZE
+
+    def set_test_cfg(self, test_cfg: Optional[dict] = None) -> None:
+        """Validate ``test_cfg``, fill derived defaults, store it.
+
+        Raises:
+            ValueError: On unknown keys or values, or window sizes EnMAP
+                cannot follow (not multiples of 3 S2 pixels).
+        """
+        cfg = dict(TEST_CFG_DEFAULTS)
+        given = dict(test_cfg or {})
+        unknown = sorted(set(given) - set(cfg))
+        if unknown:
+            raise ValueError(f'model.test_cfg: unknown keys {unknown}; '
+                             f'expected {sorted(cfg)}')
+        cfg.update(given)
+        if cfg['mode'] not in ('whole', 'slide'):
+            raise ValueError('model.test_cfg.mode must be "whole" or '
+                             f'"slide", got {cfg["mode"]!r}')
+        if cfg['decode'] not in DECODERS:
+            raise ValueError(f'model.test_cfg.decode must be one of '
+                             f'{DECODERS}, got {cfg["decode"]!r}')
+        crop = cfg['crop_size'] or self.tile_size
+        crop = (crop, crop) if isinstance(crop, int) else tuple(crop)
+        stride = cfg['stride']
+        if stride is None:
+            stride = tuple(max(ENMAP_SCALE, c // 2 // ENMAP_SCALE
+                               * ENMAP_SCALE) for c in crop)
+        stride = (stride, stride) if isinstance(stride, int) else tuple(
+            stride)
+        check_window(crop, stride, self.enmap_encoder is not None)
+        if self.enmap_encoder is not None and crop != (self.tile_size, ) * 2:
+            raise ValueError(
+                f'model.test_cfg.crop_size {crop} differs from the EnMAP '
+                f'encoder\'s fixed tile ({self.tile_size} px); leave '
+                'crop_size out')
+        cfg.update(crop_size=crop, stride=stride, tau=float(cfg['tau']),
+                   batch_size=int(cfg['batch_size']))
+        self._paths = None
+        if cfg['decode'] == 'consistent':
+            self._paths = torch.as_tensor(
+                taxonomy_paths(self.taxonomy, self.levels))  # (P, L)
+        self.test_cfg = cfg
+
+    def _window_probs(self, inputs: Dict[str, torch.Tensor]
+                      ) -> Dict[str, torch.Tensor]:
+        """Per-level softmax probabilities of one forward pass."""
+        logits = self._forward_logits(inputs)
+        return {lv: logits[lv].float().softmax(dim=1) for lv in self.levels}
+
+    def predict_probs(self, inputs: Dict[str, torch.Tensor],
+                      mode: Optional[str] = None
+                      ) -> Dict[str, torch.Tensor]:
+        """Per-level probabilities over the whole input, by ``test_cfg``.
+
+        Args:
+            inputs: Preprocessed batch, S2 (B, T, 10, H, W) with H, W
+                multiples of 3 when EnMAP is used.
+            mode: ``'whole'`` or ``'slide'``; None: ``test_cfg.mode``.
+
+        Returns:
+            level -> float32 (B, N_k + 1, H, W).
+        """
+        self._check_inputs(inputs)
+        cfg = self.test_cfg
+        mode = mode or cfg['mode']
+        if mode not in ('whole', 'slide'):
+            raise ValueError(f'mode must be "whole" or "slide", got {mode!r}')
+        if mode == 'slide':
+            return slide_probs(self._window_probs, inputs, cfg['crop_size'],
+                               cfg['stride'], cfg['batch_size'])
+        if self.enmap_encoder is None:
+            # the S2 stream takes any size: one pass over the input as is
+            return self._window_probs(inputs)
+        height, width = inputs[S2].shape[-2:]
+        if height > cfg['crop_size'][0] or width > cfg['crop_size'][1]:
+            raise ValueError(
+                f'input of {height} x {width} px is larger than the '
+                f'{cfg["crop_size"]} tile the EnMAP encoder takes; use '
+                'model.test_cfg.mode="slide"')
+        # smaller inputs are padded to the encoder's tile and cropped back
+        return whole_probs(self._window_probs, inputs, cfg['crop_size'])
+
+    def decode_probs(self, probs: Dict[str, torch.Tensor]
+                     ) -> Dict[str, torch.Tensor]:
+        """Class ids, confidence and deepest confident level.
+
+        Args:
+            probs: level -> (B, N_k + 1, H, W) probabilities.
+
+        Returns:
+            ``pred`` int64 (B, L, H, W), ``confidence`` float32
+            (B, L, H, W), ``deepest`` uint8 (B, H, W).
+        """
+        ordered = [probs[lv] for lv in self.levels]
+        paths = None
+        if self._paths is not None:
+            paths = self._paths.to(ordered[0].device)
+        pred = decode_levels(ordered, self.test_cfg['decode'], paths)
+        confidence = chosen_probability(ordered, pred)
+        deepest = deepest_confident_level(confidence, self.levels,
+                                          self.test_cfg['tau'])
+        return dict(pred=pred, confidence=confidence, deepest=deepest)
 
     # ------------------------------------------------------------ helpers
     def _check_inputs(self, inputs: Dict[str, torch.Tensor]) -> None:
@@ -205,7 +341,9 @@ class H2CropSegmentor(BaseModel):
                 int, for the configured modalities.
             data_samples: Samples with ``gt_sem_seg`` (L, H, W).
             mode: ``'loss'`` -> dict of losses; ``'predict'`` -> samples with
-                ``pred_sem_seg`` (L, H, W) (and ``prior_sem_seg``);
+                ``pred_sem_seg`` (L, H, W) decoded by ``test_cfg``,
+                ``confidence`` (L, H, W) (probability of the chosen class),
+                ``deepest_level`` (1, H, W) (and ``prior_sem_seg``);
                 ``'tensor'`` -> dict level -> logits (B, N_k + 1, H, W).
         """
         self._check_levels(inputs, data_samples)
@@ -215,17 +353,16 @@ class H2CropSegmentor(BaseModel):
             logits = self._forward_logits(inputs)
             return self.head.loss(logits, self._stack_gt(data_samples))
         if mode == 'predict':
-            logits = self._forward_logits(inputs)
-            return self._attach_predictions(logits, inputs, data_samples)
+            decoded = self.decode_probs(self.predict_probs(inputs))
+            return self._attach_predictions(decoded, inputs, data_samples)
         raise ValueError(f'mode must be "tensor", "loss" or "predict", got '
                          f'{mode!r}')
 
-    def _attach_predictions(self, logits: Dict[str, torch.Tensor],
+    def _attach_predictions(self, decoded: Dict[str, torch.Tensor],
                             inputs: Dict[str, torch.Tensor],
                             data_samples: Optional[List[SegDataSample]]
                             ) -> List[SegDataSample]:
-        pred = torch.stack([logits[lv].argmax(dim=1) for lv in self.levels],
-                           dim=1)  # (B, L, H, W)
+        pred = decoded['pred']  # (B, L, H, W)
         batch = pred.shape[0]
         if data_samples is None:
             data_samples = [SegDataSample() for _ in range(batch)]
@@ -235,6 +372,10 @@ class H2CropSegmentor(BaseModel):
         prior = inputs.get(PRIOR)
         for i, sample in enumerate(data_samples):
             sample.pred_sem_seg = PixelData(data=pred[i])
+            sample.confidence = PixelData(data=decoded['confidence'][i])
+            # (H, W) -> (1, H, W)
+            sample.deepest_level = PixelData(
+                data=decoded['deepest'][i].unsqueeze(0))
             if prior is not None:
                 sample.prior_sem_seg = PixelData(data=prior[i].long())
         return data_samples

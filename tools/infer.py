@@ -1,0 +1,163 @@
+"""Map crops with a trained h2crop model: H5 tiles or georeferenced scenes.
+
+Examples::
+
+    # tiles (with or without labels): <id>_pred.h5 (+ <id>_pred.png)
+    python tools/infer.py CONFIG CKPT --h5 data/new/h5_data --out preds/ --show
+
+    # a scene: S2 monthly composites (January first), EnMAP, prior -> COG
+    python tools/infer.py CONFIG CKPT --s2 s2_01.tif ... s2_06.tif \\
+        --enmap enmap.tif --prior prior_2023.tif --out map.tif
+
+    # several processes (tiles or row strips split across ranks)
+    torchrun --nproc_per_node 2 tools/infer.py CONFIG CKPT ... \
+        --launcher pytorch
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import List, Optional
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from h2crop.engine.runner_builder import (finish_args,  # noqa: E402
+                                          parse_cfg_options)
+
+
+def parse_band_list(text: str) -> List[int]:
+    """``'1-100,120,130-247'`` -> 1-based band numbers."""
+    bands: List[int] = []
+    for part in text.split(','):
+        part = part.strip()
+        if '-' in part:
+            lo, hi = (int(v) for v in part.split('-', 1))
+            bands += list(range(lo, hi + 1))
+        elif part:
+            bands.append(int(part))
+    return bands
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Map crops with a trained h2crop model')
+    parser.add_argument('config', help='config file of the model')
+    parser.add_argument('checkpoint', help='checkpoint with model weights')
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument('--h5', nargs='+', metavar='PATH',
+                     help='H5 tiles, folders of tiles or split lists '
+                     '(labels optional)')
+    src.add_argument('--s2', nargs='+', metavar='TIF',
+                     help='S2 monthly composites January..end month (10 '
+                     'bands each, dataset band order) or one file of T x 10 '
+                     'bands')
+    parser.add_argument('--enmap', help='EnMAP raster (218 bands, or more '
+                        'with --enmap-bands); resampled to the S2-aligned '
+                        '30 m grid if needed')
+    parser.add_argument('--enmap-bands', type=parse_band_list,
+                        help='1-based EnMAP bands to use, e.g. 1-218 or '
+                        '1-120,131-228')
+    parser.add_argument('--prior', help='4-band raster of last year\'s '
+                        'levels on the S2 grid')
+    parser.add_argument('--out', required=True, help='output folder (--h5) '
+                        'or GeoTIFF (--s2)')
+    parser.add_argument('--show', action='store_true', help='also write '
+                        'PNGs with legends: per tile (--h5) or a preview of '
+                        'the map (--s2, <out>_preview.png)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace existing outputs')
+    parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1')
+    parser.add_argument('--amp', action='store_true',
+                        help='bfloat16 autocast')
+    parser.add_argument('--batch-size', type=int, default=4,
+                        help='windows per forward pass (scenes)')
+    parser.add_argument('--no-progress', action='store_true',
+                        help='no progress bar')
+    parse_cfg_options(parser)
+    args = finish_args(parser.parse_args(argv))
+    if args.h5 is not None:
+        for flag in ('enmap', 'prior', 'enmap_bands'):
+            if getattr(args, flag) is not None:
+                parser.error(f'--{flag.replace("_", "-")} belongs to scene '
+                             'mode (--s2); tiles carry their own inputs')
+    if args.enmap_bands is not None and args.enmap is None:
+        parser.error('--enmap-bands needs --enmap')
+    if args.batch_size < 1:
+        parser.error('--batch-size must be >= 1')
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    import torch
+    import torch.distributed as dist
+    from mmengine.logging import MMLogger
+
+    from h2crop.apis import init_model
+    from h2crop.engine.dist import init_distributed, shutdown_distributed
+    from h2crop.mapping.scene import (SceneError, SceneInputs, SceneMapper,
+                                      map_scene_distributed, preview_path,
+                                      write_preview)
+    from h2crop.mapping.tiles import collect_tiles, map_tiles
+
+    if not MMLogger.check_instance_created('h2crop_infer'):
+        MMLogger.get_instance('h2crop_infer', log_level='WARNING')
+    else:
+        MMLogger.get_instance('h2crop_infer')
+    device = args.device
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise SystemExit('--device cuda: CUDA is not available here')
+    rank, world = 0, 1
+    if args.launcher != 'none':
+        init_distributed(args.launcher)
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if device.startswith('cuda'):
+            device = f'cuda:{int(os.environ.get("LOCAL_RANK", 0))}'
+    try:
+        model = init_model(args.config, args.checkpoint, device,
+                           args.cfg_options)
+        progress = not args.no_progress and rank == 0
+        if args.h5 is not None:
+            try:
+                tiles = collect_tiles(args.h5)
+                written = map_tiles(model, tiles, args.out, show=args.show,
+                                    overwrite=args.overwrite, rank=rank,
+                                    world_size=world, progress=progress)
+            except (FileExistsError, FileNotFoundError, ValueError) as err:
+                raise SystemExit(f'error: {err}')
+            if world > 1:
+                dist.barrier()
+            if rank == 0:
+                print(f'\n{len(tiles)} tile(s) mapped into {args.out}'
+                      + (f' ({len(written)} by rank 0)' if world > 1
+                         else ''))
+            return
+        if args.show and osp.exists(preview_path(args.out)) and \
+                not args.overwrite:
+            raise SystemExit(f'error: {preview_path(args.out)} exists; pass '
+                             '--overwrite to replace it')
+        inputs = SceneInputs(args.s2, args.enmap, args.prior,
+                             args.enmap_bands)
+        mapper = SceneMapper(model, batch_size=args.batch_size,
+                             amp=args.amp, progress=progress)
+        try:
+            if world == 1:
+                info = mapper.map_scene(inputs, args.out, args.overwrite)
+            else:
+                info = map_scene_distributed(mapper, inputs, args.out, rank,
+                                             world, dist.barrier,
+                                             args.overwrite)
+        except (SceneError, FileExistsError, FileNotFoundError) as err:
+            raise SystemExit(f'error: {err}')
+        if rank == 0:
+            print(f'\nmap {info["width"]} x {info["height"]} px written to '
+                  f'{info["out"]} (class names: {info["classes_csv"]})')
+            if args.show:
+                print(f'preview: {write_preview(info["out"])}')
+    finally:
+        if args.launcher != 'none':
+            shutdown_distributed()
+
+
+if __name__ == '__main__':
+    main()
