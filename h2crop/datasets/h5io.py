@@ -269,6 +269,16 @@ def _read(ds: h5py.Dataset, content: str, end_month: int,
             f'(truncated or corrupt tile?): {err}') from err
 
 
+def tile_has_parcel_ids(path: str) -> bool:
+    """Whether a tile carries the optional ``parcel_id`` dataset.
+
+    Raises:
+        H2CropDataError: If the file is missing or not HDF5.
+    """
+    with open_tile(path) as h5:
+        return PARCEL_ID in h5
+
+
 def write_tile(path: str,
                arrays: Mapping[str, np.ndarray],
                spelling: str = 'loader',

@@ -305,7 +305,7 @@ def rasterize_parcel_ids(parcels: Parcels, transform: Affine,
 def _bounds(transform: Affine, width: int,
             height: int) -> Tuple[float, float, float, float]:
     """``(minx, miny, maxx, maxy)`` of a window."""
-    xs, ys = zip(transform * (0, 0), transform * (width, height))
+    xs, ys = zip(transform @ (0, 0), transform @ (width, height))
     return min(xs), min(ys), max(xs), max(ys)
 
 

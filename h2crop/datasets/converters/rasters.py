@@ -92,7 +92,7 @@ class SceneReader:
 
     def tile_transform(self, row: int, col: int) -> Affine:
         """Affine transform of a tile's S2 grid."""
-        return self.grid.transform * Affine.translation(
+        return self.grid.transform @ Affine.translation(
             col * self.tile_size, row * self.tile_size)
 
     # ------------------------------------------------------------ reading

@@ -187,8 +187,9 @@ def make_synthetic_region(out_dir: str,
     e_pixel = S2_PIXEL * ENMAP_SCALE
     e_off = enmap_offset * e_pixel
     e_transform = Affine(e_pixel, 0, x0 - e_off, 0, -e_pixel, y0 + e_off)
-    e_w = int(np.ceil(width / ENMAP_SCALE)) + 1
-    e_h = int(np.ceil(height / ENMAP_SCALE)) + 1
+    extra = 1 if enmap_offset else 0  # cover the S2 grid when offset
+    e_w = -(-width // ENMAP_SCALE) + extra
+    e_h = -(-height // ENMAP_SCALE) + extra
     e_pid = rasterize(shapes, out_shape=(e_h, e_w), transform=e_transform,
                       fill=0, dtype='int32')
     month = 6
@@ -205,4 +206,5 @@ def make_synthetic_region(out_dir: str,
     return dict(s2=s2_paths, enmap=enmap_path, parcels=parcels_path,
                 prior_parcels=prior_path, code_map=map_path,
                 taxonomy=tax_path, code_column=CODE_COLUMN,
-                leaf=leaf_mapped, prior_leaf=prior_leaf, taxonomy_obj=taxonomy)
+                leaf=leaf_mapped, prior_leaf=prior_leaf, geometries=geoms,
+                unmapped=unmapped)
