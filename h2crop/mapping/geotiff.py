@@ -70,7 +70,8 @@ def write_tile_geotiff(pred: np.ndarray,
     """Write a tile's prediction as a GeoTIFF where the tile was cut.
 
     Args:
-        pred: Class ids (L, H, W), integers in 0..254.
+        pred: Class ids (L, H, W), integers in 0..254, or
+            :data:`PRED_NODATA` where there is no prediction.
         confidence: Probability of the predicted class (L, H, W) as floats
             in [0, 1], or None to write the id bands only.
         h5_attrs: The tile's H5 attributes (georeference).
@@ -89,8 +90,9 @@ def write_tile_geotiff(pred: np.ndarray,
     if pred.ndim != 3 or pred.shape[0] != len(levels):
         raise ValueError(f'pred has shape {pred.shape}; expected '
                          f'({len(levels)}, H, W) for levels {tuple(levels)}')
-    if pred.size and (pred.min() < 0 or pred.max() >= PRED_NODATA):
-        raise ValueError(f'pred ids outside 0..{PRED_NODATA - 1}')
+    if pred.size and (pred.min() < 0 or pred.max() > PRED_NODATA):
+        raise ValueError(f'pred ids outside 0..{PRED_NODATA - 1} (and '
+                         f'{PRED_NODATA} for no prediction)')
     if confidence is not None and np.shape(confidence) != pred.shape:
         raise ValueError(f'confidence shape {np.shape(confidence)} differs '
                          f'from pred {pred.shape}')
