@@ -8,7 +8,7 @@ DEMO_DATA ?= data/demo
 DEMO_WORK ?= work_dirs/demo
 PYTEST_ARGS ?=
 
-.PHONY: install test demo clean-demo
+.PHONY: install test demo demo-region clean-demo
 
 install: $(STAMP)
 
@@ -26,6 +26,9 @@ test: install
 
 demo: install
 	$(PY) tools/demo.py --data-root $(DEMO_DATA) --work-dir $(DEMO_WORK)
+
+demo-region: install
+	$(PY) tools/demo_region.py
 
 clean-demo:
 	rm -rf $(DEMO_WORK)
