@@ -35,7 +35,8 @@ from prettytable import PrettyTable
 from ..constants import BACKGROUND_ID, LEVELS
 from ..registry import METRICS
 from ..taxonomy import Taxonomy, load_taxonomy
-from .metrics import _nanmean, _percent as _pct, class_metrics
+from .metrics import _nanmean, class_metrics
+from .metrics import _percent as _pct
 
 #: SegDataSample field holding the parcel ids (see PackH2CropInputs).
 PARCEL_FIELD = 'gt_parcel_id'
