@@ -116,6 +116,12 @@ def read_parcels(path: str, code_column: str, crs: Optional[CRS] = None,
     """
     if not osp.exists(path):
         raise ParcelDataError(f'{path}: parcel file not found')
+    if path.lower().endswith(('.parquet', '.geoparquet')) and \
+            'Parquet' not in pyogrio.list_drivers():
+        raise ParcelDataError(
+            f'{path}: this GDAL build (pyogrio wheel) has no Parquet driver; '
+            'convert the file first, e.g. `ogr2ogr parcels.gpkg '
+            f'{osp.basename(path)}`')
     try:
         info = pyogrio.read_info(path, layer=layer)
     except Exception as err:  # pyogrio raises its own DataSourceError types
