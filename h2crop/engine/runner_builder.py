@@ -144,6 +144,8 @@ def prepare_cfg(args: argparse.Namespace, mode: str) -> Config:
             if isinstance(ev, (dict, ConfigDict)) and ev.get(
                     'output_dir') is None:
                 ev['output_dir'] = cfg.work_dir
+        if len(evaluators) > 1:
+            cfg.test_evaluator = evaluators
     else:
         raise ValueError(f'mode must be train or test, got {mode!r}')
     return cfg
@@ -157,7 +159,7 @@ def add_parcel_metric(cfg: Config, evaluators: list) -> list:
     evaluator. Set ``parcel_metric = False`` in a config to skip this.
 
     Returns:
-        The evaluator list, also stored as ``cfg.test_evaluator``.
+        The evaluator list (the caller stores it as ``cfg.test_evaluator``).
     """
     if any(isinstance(ev, (dict, ConfigDict)) and
            ev.get('type') == 'ParcelMetric' for ev in evaluators):
@@ -174,10 +176,7 @@ def add_parcel_metric(cfg: Config, evaluators: list) -> list:
         return evaluators  # the dataset reports it when it is built
     taxonomy = next((ev.get('taxonomy') for ev in evaluators
                      if isinstance(ev, (dict, ConfigDict))), None)
-    evaluators = list(evaluators) + [
-        dict(type='ParcelMetric', taxonomy=taxonomy)]
-    cfg.test_evaluator = evaluators
-    return evaluators
+    return list(evaluators) + [dict(type='ParcelMetric', taxonomy=taxonomy)]
 
 
 def build_runner_from_args(args: argparse.Namespace, mode: str,

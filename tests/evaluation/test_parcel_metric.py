@@ -1,15 +1,17 @@
 """ParcelMetric on a hand-built case: majority votes merged across tiles."""
+import argparse
 import glob
 import json
 import os.path as osp
 
+import h5py
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 
 from h2crop.datasets.synthetic import synthetic_taxonomy
-from h2crop.engine.runner_builder import add_parcel_metric
+from h2crop.engine.runner_builder import add_parcel_metric, prepare_cfg
 from h2crop.evaluation import ParcelMetric
 from h2crop.evaluation.parcel_metric import majority
 
@@ -85,23 +87,49 @@ def test_without_parcel_ids_nothing_is_reported():
     assert metric.compute_metrics(metric.results) == {}
 
 
-def test_test_mode_adds_the_metric_for_tiles_with_parcel_ids(tmp_path):
-    import h5py
+def _data_root(tmp_path, with_parcel_ids):
     root = tmp_path / 'data'
     (root / 'h5_data').mkdir(parents=True)
     (root / 'data_lists').mkdir()
     (root / 'data_lists' / 'test.txt').write_text('t0\n')
     with h5py.File(root / 'h5_data' / 't0.h5', 'w') as f:
-        f['parcel_id'] = np.zeros((3, 3), np.uint32)
+        f['label'] = np.zeros((4, 3, 3), np.uint8)
+        if with_parcel_ids:
+            f['parcel_id'] = np.zeros((3, 3), np.uint32)
+    return str(root)
+
+
+def test_test_mode_adds_the_metric_for_tiles_with_parcel_ids(tmp_path):
     cfg = Config(dict(
-        test_dataloader=dict(dataset=dict(data_root=str(root),
-                                          ann_file='data_lists/test.txt')),
+        test_dataloader=dict(dataset=dict(
+            data_root=_data_root(tmp_path, True),
+            ann_file='data_lists/test.txt')),
         test_evaluator=dict(type='HierarchicalSegMetric', taxonomy='t.csv')))
     evs = add_parcel_metric(cfg, [cfg.test_evaluator])
     assert [e['type'] for e in evs] == ['HierarchicalSegMetric',
                                         'ParcelMetric']
     assert evs[1]['taxonomy'] == 't.csv'
-    with h5py.File(root / 'h5_data' / 't0.h5', 'w') as f:
-        f['label'] = np.zeros((4, 3, 3), np.uint8)
-    cfg.test_evaluator = dict(type='HierarchicalSegMetric')
+    cfg.test_dataloader.dataset.data_root = _data_root(tmp_path / 'b', False)
     assert len(add_parcel_metric(cfg, [cfg.test_evaluator])) == 1
+
+
+@pytest.mark.parametrize('enabled', [True, False])
+def test_prepare_cfg_writes_parcel_metrics_to_the_work_dir(tmp_path,
+                                                           enabled):
+    root = _data_root(tmp_path, True)
+    cfg_file = tmp_path / 'cfg.py'
+    cfg_file.write_text(
+        f'test_dataloader = dict(dataset=dict(data_root={root!r}, '
+        "ann_file='data_lists/test.txt'))\n"
+        "test_evaluator = dict(type='HierarchicalSegMetric')\n"
+        f'parcel_metric = {enabled}\n')
+    work = str(tmp_path / 'work')
+    args = argparse.Namespace(config=str(cfg_file), checkpoint='c.pth',
+                              work_dir=work, launcher='none',
+                              cfg_options=None, out=None, show_dir=None)
+    cfg = prepare_cfg(args, 'test')
+    evs = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else \
+        [cfg.test_evaluator]
+    want = ['HierarchicalSegMetric'] + ['ParcelMetric'] * enabled
+    assert [e['type'] for e in evs] == want
+    assert all(e['output_dir'] == work for e in evs)
