@@ -11,7 +11,7 @@ DEMO_WORK ?= work_dirs/demo
 PYTEST_ARGS ?=
 LINT_PATHS := h2crop tools tests configs setup.py
 
-.PHONY: install lint format test demo clean-demo
+.PHONY: install lint format test demo demo-region clean-demo
 
 install: $(STAMP)
 
@@ -38,6 +38,9 @@ test: install
 demo: install
 	$(PY) tools/demo.py --data-root $(DEMO_DATA) --work-dir $(DEMO_WORK) \
 		--overwrite
+
+demo-region: install
+	$(PY) tools/demo_region.py
 
 clean-demo:
 	rm -rf $(DEMO_WORK)

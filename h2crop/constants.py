@@ -22,6 +22,14 @@ H5_S2_NAMES: Tuple[str, ...] = ('S2_data', 'S2')
 H5_ENMAP_NAMES: Tuple[str, ...] = ('EnMAP_data', 'EnMAP')
 H5_LABEL_NAMES: Tuple[str, ...] = ('label', )
 H5_PRIOR_NAMES: Tuple[str, ...] = ('priors', 'prior')
+#: Optional per-pixel parcel id of tiles converted from parcel vectors
+#: (uint32 (H, W); 0 = no parcel). Parcels cut by tile edges keep their id.
+H5_PARCEL_ID = 'parcel_id'
+PARCEL_ID_DTYPE = 'uint32'
+#: Tile attributes of the georeference: the CRS as WKT and the affine
+#: transform of the S2 grid as 6 numbers (a, b, c, d, e, f, rasterio order).
+H5_ATTR_CRS = 'crs_wkt'
+H5_ATTR_TRANSFORM = 'transform'
 
 # ---------------------------------------------------------------- modalities
 #: Modality keys of ``inputs`` dictionaries (dataset -> preprocessor -> model).

@@ -59,6 +59,7 @@ class Taxonomy:
         self.codes = tuple(codes) if codes is not None else None
         self.source = source
         self._parent_tensors: Dict[Tuple[int, str], Tensor] = {}
+        self._code_paths: Optional[Dict[str, Tuple[int, ...]]] = None
 
     # ------------------------------------------------------------ properties
     @property
@@ -106,6 +107,39 @@ class Taxonomy:
         if not 0 <= int(level) < NUM_LEVELS:
             raise ValueError(f'level index {level} outside 0..{NUM_LEVELS-1}')
         return int(level)
+
+    def path_of_code(self, code: str) -> Optional[Tuple[int, ...]]:
+        """Ids at every level (coarse to fine) of the class of an HCAT3 code.
+
+        Args:
+            code: An HCAT3 code as in the taxonomy's ``HCAT3_code`` column
+                (surrounding blanks ignored).
+
+        Returns:
+            A tuple of :data:`~h2crop.constants.NUM_LEVELS` ids, or None when
+            no level-4 class has this code.
+
+        Raises:
+            TaxonomyError: If the taxonomy carries no HCAT3 codes.
+        """
+        return self.code_paths().get(str(code).strip())
+
+    def code_paths(self) -> Dict[str, Tuple[int, ...]]:
+        """Map from every HCAT3 code to its ids at all levels.
+
+        Raises:
+            TaxonomyError: If the taxonomy carries no HCAT3 codes.
+        """
+        if not self.codes or not any(self.codes):
+            raise TaxonomyError(f'{self.source}: the taxonomy has no '
+                                'HCAT3_code column / codes')
+        if self._code_paths is None:
+            fine = NUM_LEVELS - 1
+            maps = [self.ancestor_map(fine, k) for k in range(NUM_LEVELS)]
+            self._code_paths = {
+                code: tuple(int(m[leaf]) for m in maps)
+                for leaf, code in enumerate(self.codes) if leaf and code}
+        return self._code_paths
 
     # ------------------------------------------------------------ checks
     def consistency_mask(self, stack: ArrayLike,

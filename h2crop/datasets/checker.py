@@ -17,8 +17,8 @@ from h2crop.constants import SPLITS, TAXONOMY_FILE
 from h2crop.constants import (DATA_LISTS_DIR, ENMAP, H5_DIR, H5_SUFFIX,
                               LEVELS, NUM_LEVELS, PRIOR, S2)
 from h2crop.taxonomy import Taxonomy, load_taxonomy
-from .h5io import (CONTENTS, LABEL, H2CropDataError, check_dataset_layout,
-                   check_id_range, find_key, names_of,
+from .h5io import (CONTENTS, LABEL, PARCEL_ID, H2CropDataError,
+                   check_dataset_layout, check_id_range, find_key, names_of,
                    open_tile)
 
 #: Placeholder key for problems that concern a whole file.
@@ -134,6 +134,9 @@ def check_tile(path: str,
                 continue
             if content in (LABEL, PRIOR):
                 problems += _check_stack(path, key, data, taxonomy)
+        if PARCEL_ID in h5 and hw != (0, 0):  # optional (converted tiles)
+            key, msgs = check_dataset_layout(h5, PARCEL_ID, *hw)
+            problems += [Problem(path, key, m) for m in msgs]
     return problems
 
 

@@ -15,20 +15,27 @@ A tile holds four datasets (either name spelling of
 ``H`` and ``W`` are taken from the label (192 for the real data).
 """
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import h5py
 import numpy as np
 
 from h2crop.constants import (ENMAP, ENMAP_BANDS, ENMAP_DTYPE, ENMAP_SCALE,
-                              H5_LABEL_NAMES, H5_NAMES, LABEL_DTYPE, LEVELS,
-                              NUM_LEVELS, NUM_MONTHS, PRIOR, PRIOR_DTYPE, S2,
+                              H5_LABEL_NAMES, H5_NAMES, H5_PARCEL_ID,
+                              LABEL_DTYPE, LEVELS, NUM_LEVELS, NUM_MONTHS,
+                              PARCEL_ID_DTYPE, PRIOR, PRIOR_DTYPE, S2,
                               S2_BANDS, S2_DTYPE)
 
 #: Content key of the label stack (the label has one spelling only).
 LABEL = H5_LABEL_NAMES[0]
-#: Accepted H5 names per content key (the three modalities and the label).
-CONTENT_NAMES: Dict[str, Tuple[str, ...]] = {**H5_NAMES, LABEL: H5_LABEL_NAMES}
+#: Content key of the optional per-pixel parcel id (one spelling).
+PARCEL_ID = H5_PARCEL_ID
+#: Accepted H5 names per content key (the three modalities, the label and
+#: the optional parcel id).
+CONTENT_NAMES: Dict[str, Tuple[str, ...]] = {
+    **H5_NAMES, LABEL: H5_LABEL_NAMES, PARCEL_ID: (H5_PARCEL_ID, )}
+#: Name spellings of :func:`write_tile`: index into each content's names.
+SPELLINGS = {'loader': 0, 'readme': 1}
 #: Contents in the order the checker reports them.
 CONTENTS: Tuple[str, ...] = (S2, ENMAP, LABEL, PRIOR)
 #: Expected dtype per content key.
@@ -37,6 +44,7 @@ CONTENT_DTYPES: Dict[str, np.dtype] = {
     ENMAP: np.dtype(ENMAP_DTYPE),
     LABEL: np.dtype(LABEL_DTYPE),
     PRIOR: np.dtype(PRIOR_DTYPE),
+    PARCEL_ID: np.dtype(PARCEL_ID_DTYPE),
 }
 
 
@@ -73,6 +81,8 @@ def expected_shape(content: str, height: int, width: int) -> Tuple[int, ...]:
         return (ENMAP_BANDS, height // ENMAP_SCALE, width // ENMAP_SCALE)
     if content in (LABEL, PRIOR):
         return (NUM_LEVELS, height, width)
+    if content == PARCEL_ID:
+        return (height, width)
     raise KeyError(f'unknown content {content!r}; expected one of {CONTENTS}')
 
 
@@ -173,7 +183,8 @@ def read_tile(path: str,
               level_indices: Sequence[int] = tuple(range(NUM_LEVELS)),
               num_classes: Optional[Sequence[int]] = None,
               tile_size: Optional[int] = None,
-              require_label: bool = True) -> Dict[str, np.ndarray]:
+              require_label: bool = True,
+              parcel_id: bool = False) -> Dict[str, np.ndarray]:
     """Read what a sample needs from a tile, validating it on the way.
 
     Only S2 months ``[0:end_month]``, only the label (and prior) rows of
@@ -191,12 +202,15 @@ def read_tile(path: str,
             from S2 in a label-free tile).
         require_label: When False (inference), a tile without ``label`` is
             read without it; a label that is present is still validated.
+        parcel_id: Also read the optional ``parcel_id`` when the tile has
+            one (tiles converted from parcel vectors).
 
     Returns:
         dict with ``'s2'`` int16 (T, 10, H, W), ``'label'`` uint8 (L, H, W)
         (absent for a label-free tile read with ``require_label=False``)
-        and, when requested, ``'enmap'`` int16 (218, H/3, W/3) and
-        ``'prior'`` uint8 (L, H, W).
+        and, when requested, ``'enmap'`` int16 (218, H/3, W/3),
+        ``'prior'`` uint8 (L, H, W) and (if present) ``'parcel_id'`` uint32
+        (H, W).
 
     Raises:
         H2CropDataError: Naming the file and key, for a missing, truncated or
@@ -214,6 +228,8 @@ def read_tile(path: str,
             height, width = tile_size_of(path, h5, tile_size)
             if not require_label and find_key(h5, LABEL) is None:
                 contents.remove(LABEL)
+            if parcel_id and PARCEL_ID in h5:
+                contents.append(PARCEL_ID)
             for content in contents:
                 key, problems = check_dataset_layout(h5, content, height,
                                                      width)
@@ -248,7 +264,7 @@ def _read(ds: h5py.Dataset, content: str, end_month: int,
         if content == S2:
             arr = np.empty((end_month, ) + ds.shape[1:], dtype=ds.dtype)
             ds.read_direct(arr, np.s_[0:end_month])
-        elif content == ENMAP:
+        elif content in (ENMAP, PARCEL_ID):
             arr = np.empty(ds.shape, dtype=ds.dtype)
             ds.read_direct(arr)
         else:
@@ -266,3 +282,53 @@ def _read(ds: h5py.Dataset, content: str, end_month: int,
         raise H2CropDataError(
             f'{ds.file.filename}: {ds.name.lstrip("/")}: reading failed '
             f'(truncated or corrupt tile?): {err}') from err
+
+
+def tile_has_parcel_ids(path: str) -> bool:
+    """Whether a tile carries the optional ``parcel_id`` dataset.
+
+    Raises:
+        H2CropDataError: If the file is missing or not HDF5.
+    """
+    with open_tile(path) as h5:
+        return PARCEL_ID in h5
+
+
+def write_tile(path: str,
+               arrays: Mapping[str, np.ndarray],
+               spelling: str = 'loader',
+               attrs: Optional[Mapping[str, Any]] = None) -> None:
+    """Write one tile (uncompressed, contiguous) in the dataset's layout.
+
+    Args:
+        path: Output ``.h5`` file (replaced if it exists; callers decide
+            about overwriting).
+        arrays: Arrays keyed by content (:data:`CONTENTS` and optionally
+            :data:`PARCEL_ID`), already in the dtypes of
+            :data:`CONTENT_DTYPES`.
+        spelling: ``'loader'`` (``S2_data``, ``EnMAP_data``, ``priors``) or
+            ``'readme'`` (``S2``, ``EnMAP``, ``prior``).
+        attrs: File attributes, e.g. the georeference
+            (:data:`~h2crop.constants.H5_ATTR_CRS`,
+            :data:`~h2crop.constants.H5_ATTR_TRANSFORM`).
+
+    Raises:
+        ValueError: For an unknown content, spelling or a wrong dtype.
+    """
+    if spelling not in SPELLINGS:
+        raise ValueError(f'spelling {spelling!r}; expected one of '
+                         f'{tuple(SPELLINGS)}')
+    which = SPELLINGS[spelling]
+    for content, arr in arrays.items():
+        if content not in CONTENT_DTYPES:
+            raise ValueError(f'{path}: unknown content {content!r}; expected '
+                             f'one of {tuple(CONTENT_DTYPES)}')
+        if arr.dtype != CONTENT_DTYPES[content]:
+            raise ValueError(f'{path}: {content} has dtype {arr.dtype}; '
+                             f'expected {CONTENT_DTYPES[content]}')
+    with h5py.File(path, 'w') as f:
+        for content, arr in arrays.items():
+            names = CONTENT_NAMES[content]
+            f.create_dataset(names[min(which, len(names) - 1)], data=arr)
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value

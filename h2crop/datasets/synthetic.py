@@ -47,14 +47,12 @@ from h2crop.constants import (BACKGROUND_ID, DATA_LISTS_DIR, ENMAP,
                               NUM_LEVELS, NUM_MONTHS, PRIOR, PRIOR_DTYPE, S2,
                               S2_BANDS, S2_DTYPE, TILE_SIZE)
 from h2crop.taxonomy import BACKGROUND_NAME, Taxonomy, load_taxonomy
-from .h5io import CONTENT_NAMES, LABEL
+from .h5io import LABEL, SPELLINGS, write_tile
 
 #: Default split fractions (train, val, test).
 SPLIT_FRACTIONS: Tuple[float, ...] = (0.7, 0.15, 0.15)
 #: File written next to ``h5_data``.
 INFO_FILE = 'synthetic_info.json'
-#: Name spellings: index into each content's accepted names.
-SPELLINGS = {'loader': 0, 'readme': 1}
 
 # S2 band order B2 B3 B4 B5 B6 B7 B8 B8A B11 B12; reflectance x 10000
 _S2_SOIL = np.array([1100, 1400, 1700, 1900, 2100, 2250, 2400, 2500, 3000,
@@ -376,16 +374,6 @@ def split_ids(ids: Sequence[str], rng: np.random.Generator,
     return {SPLITS[0]: sorted(order[:n_train]),
             SPLITS[1]: sorted(order[n_train:n_train + n_val]),
             SPLITS[2]: sorted(order[n_train + n_val:])}
-
-
-def write_tile(path: str, arrays: Dict[str, np.ndarray],
-               spelling: str = 'loader') -> None:
-    """Write one tile (uncompressed, contiguous) with the chosen spelling."""
-    which = SPELLINGS[spelling]
-    with h5py.File(path, 'w') as f:
-        for content, arr in arrays.items():
-            names = CONTENT_NAMES[content]
-            f.create_dataset(names[min(which, len(names) - 1)], data=arr)
 
 
 def make_synthetic_dataset(out_dir: str,

@@ -8,6 +8,7 @@ the options the dataset put there (``h5_path``, ``modalities``,
     'enmap'      int16 (218, H/3, W/3)        (when requested)
     'prior'      uint8 (L, H, W)              (when requested)
     'gt_sem_seg' uint8 (L, H, W)
+    'gt_parcel_id' uint32 (H, W)             (when the tile has parcel ids)
 
 :class:`H2CropRandomFlipRotate` flips / rotates all of them alike and
 :class:`PackH2CropInputs` turns them into the sample structure described in
@@ -25,12 +26,14 @@ from mmseg.structures import SegDataSample
 
 from h2crop.constants import ENMAP, LEVELS, MODALITIES, PRIOR, S2, level_index
 from h2crop.registry import TRANSFORMS
-from .h5io import read_tile, LABEL
+from .h5io import LABEL, PARCEL_ID, read_tile
 
 #: ``results`` key of the label stack (mmseg's name).
 GT_KEY = 'gt_sem_seg'
+#: ``results`` key / SegDataSample field of the per-pixel parcel ids.
+PARCEL_KEY = 'gt_parcel_id'
 #: Keys of arrays that live on the pixel grid (all spatial transforms apply).
-SPATIAL_KEYS = (S2, ENMAP, PRIOR, GT_KEY)
+SPATIAL_KEYS = (S2, ENMAP, PRIOR, GT_KEY, PARCEL_KEY)
 #: Metainfo keys copied into the SegDataSample by default.
 META_KEYS = ('sample_id', 'h5_path', 'levels', 'end_month', 'ori_shape',
              'img_shape', 'flip', 'flip_direction', 'vflip', 'hflip',
@@ -45,8 +48,9 @@ class LoadH2CropH5(BaseTransform):
     optional ``num_classes`` (per requested level, background included; ids
     are then range-checked) and ``require_label`` (default True; False
     accepts label-free tiles, which then have no ``gt_sem_seg``). Added
-    keys: ``'s2'``, ``'gt_sem_seg'``,
-    ``'enmap'`` / ``'prior'`` when requested, ``ori_shape``, ``img_shape``.
+    keys: ``'s2'``, ``'gt_sem_seg'``, ``'enmap'`` / ``'prior'`` when
+    requested, ``'gt_parcel_id'`` when ``with_parcel_id`` and the tile has
+    parcel ids, ``ori_shape``, ``img_shape``.
 
     The file is opened and closed within the call, so the transform is safe
     in forked DataLoader workers.
@@ -54,14 +58,18 @@ class LoadH2CropH5(BaseTransform):
     Args:
         tile_size: Expected tile side; None accepts any size (taken from the
             label, must be a multiple of 3).
+        with_parcel_id: Also load the optional ``parcel_id`` (uint32 (H, W)
+            of converted tiles) for the parcel-level metric.
 
     Raises:
         H2CropDataError: Naming the file and key for a missing, truncated or
             corrupt tile or one with unexpected content.
     """
 
-    def __init__(self, tile_size: Optional[int] = None) -> None:
+    def __init__(self, tile_size: Optional[int] = None,
+                 with_parcel_id: bool = True) -> None:
         self.tile_size = tile_size
+        self.with_parcel_id = bool(with_parcel_id)
 
     def transform(self, results: Dict) -> Dict:
         modalities = results.get('modalities', MODALITIES)
@@ -71,8 +79,11 @@ class LoadH2CropH5(BaseTransform):
                            level_indices=[level_index(lv) for lv in levels],
                            num_classes=results.get('num_classes'),
                            tile_size=self.tile_size,
-                           require_label=results.get('require_label', True))
+                           require_label=results.get('require_label', True),
+                           parcel_id=self.with_parcel_id)
         results[S2] = arrays[S2]
+        if PARCEL_ID in arrays:
+            results[PARCEL_KEY] = arrays[PARCEL_ID]
         if LABEL in arrays:  # absent only in label-free inference tiles
             results[GT_KEY] = arrays[LABEL]
         for key in (ENMAP, PRIOR):
@@ -84,7 +95,8 @@ class LoadH2CropH5(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(tile_size={self.tile_size})'
+        return (f'{self.__class__.__name__}(tile_size={self.tile_size}, '
+                f'with_parcel_id={self.with_parcel_id})')
 
 
 @TRANSFORMS.register_module()
@@ -181,6 +193,7 @@ class PackH2CropInputs(BaseTransform):
         inputs = {'s2': int16 (T, 10, H, W), 'enmap': int16 (218, H/3, W/3),
                   'prior': uint8 (L, H, W)}     # only the modalities present
         data_samples.gt_sem_seg = PixelData(data=uint8 (L, H, W))
+        data_samples.gt_parcel_id = PixelData(data=int64 (1, H, W))  # if any
 
     Tensors share memory with the (contiguous) arrays; no copy is made unless
     an array is not contiguous.
@@ -202,6 +215,11 @@ class PackH2CropInputs(BaseTransform):
         sample = SegDataSample()
         if GT_KEY in results:
             sample.gt_sem_seg = PixelData(data=_to_tensor(results[GT_KEY]))
+        if PARCEL_KEY in results:
+            # uint32 (H, W) -> int64 (1, H, W): torch has little uint32
+            # arithmetic, and PixelData holds channel-first arrays
+            ids = results[PARCEL_KEY].astype(np.int64)[None]
+            sample.gt_parcel_id = PixelData(data=torch.from_numpy(ids))
         sample.set_metainfo({key: results[key] for key in self.meta_keys
                              if key in results})
         return dict(inputs=inputs, data_samples=sample)

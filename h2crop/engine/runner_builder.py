@@ -7,6 +7,10 @@ from typing import Optional
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
 
+from h2crop.constants import H5_DIR, H5_SUFFIX
+from h2crop.datasets.h2crop_dataset import (read_split_list,
+                                            resolve_ann_file)
+from h2crop.datasets.h5io import H2CropDataError, tile_has_parcel_ids
 from h2crop.engine.dist import init_distributed
 from h2crop.engine.experiment import (EXPERIMENT_KEYS,
                                       ExperimentConfigError,
@@ -144,13 +148,45 @@ def prepare_cfg(args: argparse.Namespace, mode: str) -> Config:
         cfg.custom_hooks = hooks
         evaluators = cfg.test_evaluator if isinstance(
             cfg.test_evaluator, list) else [cfg.test_evaluator]
+        if cfg.get('parcel_metric', True):
+            evaluators = add_parcel_metric(cfg, evaluators)
         for ev in evaluators:
             if isinstance(ev, (dict, ConfigDict)) and ev.get(
                     'output_dir') is None:
                 ev['output_dir'] = cfg.work_dir
+        if len(evaluators) > 1:
+            cfg.test_evaluator = evaluators
     else:
         raise ValueError(f'mode must be train or test, got {mode!r}')
     return cfg
+
+
+def add_parcel_metric(cfg: Config, evaluators: list) -> list:
+    """Append a ParcelMetric when the test tiles carry parcel ids.
+
+    The first tile of the test split decides (converted regions have
+    ``parcel_id`` in every tile). The metric takes the taxonomy of the first
+    evaluator. Set ``parcel_metric = False`` in a config to skip this.
+
+    Returns:
+        The evaluator list (the caller stores it as ``cfg.test_evaluator``).
+    """
+    if any(isinstance(ev, (dict, ConfigDict)) and
+           ev.get('type') == 'ParcelMetric' for ev in evaluators):
+        return evaluators
+    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
+    root = dataset.get('data_root', '')
+    try:
+        ids = read_split_list(resolve_ann_file(dataset.get('ann_file', ''),
+                                               root))
+        if not ids or not tile_has_parcel_ids(
+                osp.join(root, H5_DIR, ids[0] + H5_SUFFIX)):
+            return evaluators
+    except H2CropDataError:
+        return evaluators  # the dataset reports it when it is built
+    taxonomy = next((ev.get('taxonomy') for ev in evaluators
+                     if isinstance(ev, (dict, ConfigDict))), None)
+    return list(evaluators) + [dict(type='ParcelMetric', taxonomy=taxonomy)]
 
 
 def build_runner_from_args(args: argparse.Namespace, mode: str,

@@ -83,13 +83,21 @@ def log_report(levels: Sequence[str],
                   logger='current')
 
 
-def free_stem(output_dir: str, file_prefix: str) -> str:
-    """A stem ``<prefix>_<timestamp>[_<n>]`` none of whose files exist."""
+def free_stem(output_dir: str,
+              file_prefix: str,
+              suffixes: Sequence[str] = REPORT_SUFFIXES) -> str:
+    """A stem ``<prefix>_<timestamp>[_<n>]`` none of whose files exist.
+
+    Args:
+        output_dir: Folder of the files.
+        file_prefix: Stem prefix.
+        suffixes: Suffixes of the files that will be written with the stem.
+    """
     stem = f'{file_prefix}_{time.strftime("%Y%m%d_%H%M%S")}'
     candidate, n = stem, 0
     while any(
             osp.exists(osp.join(output_dir, candidate + suffix))
-            for suffix in REPORT_SUFFIXES):
+            for suffix in suffixes):
         n += 1
         candidate = f'{stem}_{n}'
     return candidate

@@ -1,0 +1,325 @@
+"""Parcel vectors: reading, crop-code mapping, rasterisation and reports.
+
+Parcels are read with pyogrio (GeoPackage, Shapefile, GeoParquet, anything
+GDAL reads) into shapely 2 geometries, reprojected to the raster CRS when
+needed, and rasterised per tile with the pixel-centre rule (a pixel belongs
+to a parcel when its centre lies inside; ``all_touched=False``).
+
+Parcel ids are 1-based positions in file order (``0`` = no parcel), stored
+as uint32; where parcels overlap, the later one in file order wins.
+
+A crop code reaches the four taxonomy levels through the taxonomy's HCAT3
+codes, optionally after a ``--code-map`` CSV from local codes (e.g. national
+declaration codes) to HCAT3 codes with the columns ``local_code`` and
+``HCAT3_code``. Codes that map to nothing become background and are
+reported (:func:`unmapped_rows`).
+"""
+import csv
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pyogrio.raw
+import shapely
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.features import rasterize
+from rasterio.warp import transform_geom
+
+from h2crop.constants import LABEL_DTYPE, NUM_LEVELS, PARCEL_ID_DTYPE
+from h2crop.taxonomy import Taxonomy
+
+#: Columns of a ``--code-map`` CSV.
+CODE_MAP_COLUMNS: Tuple[str, str] = ('local_code', 'HCAT3_code')
+#: Reasons in the unmapped-code report.
+NO_CODE_MAP_ENTRY = 'not in code map'
+NO_TAXONOMY_CLASS = 'HCAT3 code not in taxonomy'
+EMPTY_CODE = 'empty code'
+
+
+class ParcelDataError(ValueError):
+    """A parcel file or a code map is missing, unreadable or inconsistent.
+
+    The message names the file and, where one is involved, the column.
+    """
+
+
+def normalise_code(value) -> str:
+    """A crop code as text: integers lose a ``.0``, blanks are stripped."""
+    if value is None:
+        return ''
+    if isinstance(value, (float, np.floating)):
+        if np.isnan(value):
+            return ''
+        if float(value).is_integer():
+            return str(int(value))
+    if isinstance(value, bytes):
+        value = value.decode('utf-8', 'replace')
+    return str(value).strip()
+
+
+@dataclass
+class Parcels:
+    """Parcels of one year on the raster CRS.
+
+    Attributes:
+        path: The vector file.
+        geometries: shapely geometries, shape (P,), in the raster CRS.
+        codes: The crop code of every parcel as text, shape (P,).
+        fids: Feature ids of the file, shape (P,).
+        paths: Taxonomy ids per parcel, uint8 (P + 1, 4); row 0 (no
+            parcel) and parcels whose code maps to nothing are all 0.
+        reasons: Per parcel why its code maps to nothing ('' if mapped).
+        hcat3: Per parcel the HCAT3 code used ('' if none).
+    """
+
+    path: str
+    geometries: np.ndarray
+    codes: np.ndarray
+    fids: np.ndarray
+    paths: np.ndarray = field(default=None)
+    reasons: np.ndarray = field(default=None)
+    hcat3: np.ndarray = field(default=None)
+    _tree: Optional[shapely.STRtree] = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.geometries)
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        """Spatial index of the geometries (built on first use)."""
+        if self._tree is None:
+            self._tree = shapely.STRtree(self.geometries)
+        return self._tree
+
+    @property
+    def areas(self) -> np.ndarray:
+        """Area of every parcel in squared CRS units, shape (P,)."""
+        return shapely.area(self.geometries)
+
+
+def read_parcels(path: str, code_column: str, crs: Optional[CRS] = None,
+                 layer: Optional[str] = None) -> Parcels:
+    """Read parcel polygons and their crop code.
+
+    Args:
+        path: Vector file (GeoPackage, Shapefile, GeoParquet, ...).
+        code_column: Attribute holding the crop code.
+        crs: Target CRS (the rasters'); None keeps the file's.
+        layer: Layer name for multi-layer files; None reads the first.
+
+    Raises:
+        ParcelDataError: For a missing file, a missing column (listing the
+            available ones), a file without CRS when reprojection is needed,
+            or non-polygon geometries.
+    """
+    if not osp.exists(path):
+        raise ParcelDataError(f'{path}: parcel file not found')
+    if path.lower().endswith(('.parquet', '.geoparquet')) and \
+            'Parquet' not in pyogrio.list_drivers():
+        raise ParcelDataError(
+            f'{path}: this GDAL build (pyogrio wheel) has no Parquet driver; '
+            'convert the file first, e.g. `ogr2ogr parcels.gpkg '
+            f'{osp.basename(path)}`')
+    try:
+        info = pyogrio.read_info(path, layer=layer)
+    except Exception as err:  # pyogrio raises its own DataSourceError types
+        raise ParcelDataError(f'{path}: cannot read as vector data: '
+                              f'{err}') from err
+    columns = list(info['fields'])
+    if code_column not in columns:
+        raise ParcelDataError(f'{path}: no column {code_column!r} (the '
+                              f'--code-column); columns are {columns}')
+    meta, fids, wkb, field_data = pyogrio.raw.read(
+        path, layer=layer, columns=[code_column], return_fids=True)
+    geoms = shapely.from_wkb(wkb)
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if missing.any():
+        raise ParcelDataError(f'{path}: {int(missing.sum())} feature(s) '
+                              f'without geometry, e.g. fid '
+                              f'{int(fids[np.flatnonzero(missing)[0]])}')
+    kinds = set(shapely.get_type_id(geoms).tolist())
+    polygonal = {shapely.GeometryType.POLYGON,
+                 shapely.GeometryType.MULTIPOLYGON}
+    if not kinds <= {int(k) for k in polygonal}:
+        raise ParcelDataError(f'{path}: expected (multi)polygons, found '
+                              f'geometry types {sorted(kinds)}')
+    src_crs = meta.get('crs')
+    if crs is not None:
+        if src_crs is None:
+            raise ParcelDataError(f'{path}: the file has no CRS; cannot put '
+                                  'the parcels on the rasters\' grid')
+        src = CRS.from_user_input(src_crs)
+        if src != crs:
+            # GeoJSON-like dicts -> transformed dicts -> shapely
+            mapped = transform_geom(src, crs, [
+                shapely.geometry.mapping(g) for g in geoms])
+            geoms = np.array([shapely.geometry.shape(g) for g in mapped],
+                             dtype=object)
+    geoms = shapely.make_valid(geoms)
+    codes = np.array([normalise_code(v) for v in field_data[0]],
+                     dtype=object)
+    return Parcels(path=path, geometries=geoms, codes=codes,
+                   fids=np.asarray(fids, dtype=np.int64))
+
+
+def read_code_map(path: str) -> Dict[str, str]:
+    """Read a local-code -> HCAT3-code CSV (:data:`CODE_MAP_COLUMNS`).
+
+    Raises:
+        ParcelDataError: For a missing file or column, or a local code
+            mapped to two different HCAT3 codes (naming the lines).
+    """
+    if not osp.isfile(path):
+        raise ParcelDataError(f'{path}: code map not found')
+    mapping: Dict[str, str] = {}
+    lines: Dict[str, int] = {}
+    with open(path, newline='', encoding='utf-8') as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in CODE_MAP_COLUMNS
+                   if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ParcelDataError(f'{path}: missing column(s) {missing}; '
+                                  f'expected a header {CODE_MAP_COLUMNS}')
+        for line, row in enumerate(reader, start=2):
+            local = normalise_code(row[CODE_MAP_COLUMNS[0]])
+            hcat = normalise_code(row[CODE_MAP_COLUMNS[1]])
+            if not local:
+                continue
+            if mapping.setdefault(local, hcat) != hcat:
+                raise ParcelDataError(
+                    f'{path}:{line}: local code {local!r} maps to {hcat!r} '
+                    f'here and to {mapping[local]!r} at line {lines[local]}')
+            lines.setdefault(local, line)
+    return mapping
+
+
+def map_codes(parcels: Parcels, taxonomy: Taxonomy,
+              code_map: Optional[Dict[str, str]] = None) -> Parcels:
+    """Fill ``parcels.paths``, ``reasons`` and ``hcat3`` from the codes.
+
+    Args:
+        parcels: Parcels with codes.
+        taxonomy: The taxonomy with HCAT3 codes.
+        code_map: Optional local code -> HCAT3 code; without it the codes
+            are HCAT3 codes.
+
+    Returns:
+        ``parcels`` itself, updated.
+    """
+    code_paths = taxonomy.code_paths()
+    n = len(parcels)
+    paths = np.zeros((n + 1, NUM_LEVELS), dtype=LABEL_DTYPE)
+    reasons = np.full(n, '', dtype=object)
+    hcat3 = np.full(n, '', dtype=object)
+    for i, code in enumerate(parcels.codes):
+        if not code:
+            reasons[i] = EMPTY_CODE
+            continue
+        hcat = code
+        if code_map is not None:
+            if code not in code_map:
+                reasons[i] = NO_CODE_MAP_ENTRY
+                continue
+            hcat = code_map[code]
+        hcat3[i] = hcat
+        ids = code_paths.get(hcat)
+        if ids is None:
+            reasons[i] = NO_TAXONOMY_CLASS
+            continue
+        paths[i + 1] = ids
+    parcels.paths, parcels.reasons, parcels.hcat3 = paths, reasons, hcat3
+    return parcels
+
+
+def unmapped_rows(parcels: Parcels, year: str) -> List[dict]:
+    """One report row per code that maps to nothing.
+
+    Args:
+        parcels: Parcels after :func:`map_codes`.
+        year: ``'current'`` or ``'prior'``, for the report.
+
+    Returns:
+        Rows with ``year``, ``code``, ``hcat3_code``, ``reason``,
+        ``parcels`` (count) and ``area`` (squared CRS units, e.g. m²),
+        largest area first.
+    """
+    areas = parcels.areas
+    rows: Dict[Tuple[str, str], dict] = {}
+    for i in np.flatnonzero(parcels.reasons != ''):
+        key = (parcels.codes[i], parcels.reasons[i])
+        row = rows.setdefault(key, dict(
+            year=year, code=parcels.codes[i], hcat3_code=parcels.hcat3[i],
+            reason=parcels.reasons[i], parcels=0, area=0.0))
+        row['parcels'] += 1
+        row['area'] += float(areas[i])
+    return sorted(rows.values(), key=lambda r: -r['area'])
+
+
+def find_overlaps(parcels: Parcels,
+                  min_area: float = 1e-6) -> List[Tuple[int, int, float]]:
+    """Pairs of parcels whose interiors overlap.
+
+    Args:
+        parcels: The parcels.
+        min_area: Overlaps of at most this area (squared CRS units) are
+            ignored (shared borders, rounding).
+
+    Returns:
+        ``(parcel_id_a, parcel_id_b, overlap area)`` with 1-based ids,
+        ``a < b``.
+    """
+    geoms = parcels.geometries
+    left, right = parcels.tree.query(geoms, predicate='intersects')
+    keep = left < right
+    left, right = left[keep], right[keep]
+    if not len(left):
+        return []
+    area = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    big = area > min_area
+    return [(int(a) + 1, int(b) + 1, float(s))
+            for a, b, s in zip(left[big], right[big], area[big])]
+
+
+def rasterize_parcel_ids(parcels: Parcels, transform: Affine,
+                         shape: Tuple[int, int]) -> np.ndarray:
+    """Parcel id (1-based, 0 = none) of every pixel of a window.
+
+    Pixel-centre rule; where parcels overlap the later one in file order
+    wins.
+
+    Args:
+        parcels: The parcels (raster CRS).
+        transform: Affine transform of the window.
+        shape: ``(height, width)`` of the window.
+
+    Returns:
+        uint32 array of ``shape``.
+    """
+    height, width = shape
+    box = shapely.box(*_bounds(transform, width, height))
+    hits = np.sort(parcels.tree.query(box, predicate='intersects'))
+    if not len(hits):
+        return np.zeros(shape, dtype=PARCEL_ID_DTYPE)
+    return rasterize(
+        ((parcels.geometries[i], int(i) + 1) for i in hits),
+        out_shape=shape, transform=transform, fill=0, all_touched=False,
+        dtype=PARCEL_ID_DTYPE)
+
+
+def _bounds(transform: Affine, width: int,
+            height: int) -> Tuple[float, float, float, float]:
+    """``(minx, miny, maxx, maxy)`` of a window."""
+    xs, ys = zip(transform @ (0, 0), transform @ (width, height))
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def write_rows(path: str, rows: Sequence[dict],
+               columns: Sequence[str]) -> None:
+    """Write dict rows as CSV with a header (an empty table keeps it)."""
+    with open(path, 'w', newline='', encoding='utf-8') as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row[k] for k in columns})

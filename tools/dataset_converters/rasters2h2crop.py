@@ -1,0 +1,91 @@
+"""Convert monthly S2 composites, an EnMAP image and parcels into tiles.
+
+Writes OUT/h5_data/<id>.h5 in the H2Crop layout (plus ``parcel_id`` and the
+georeference), OUT/data_lists/{train,val,test}.txt (spatially blocked
+split), OUT/cascade_labels.csv and the reports conversion_report.json,
+unmapped_codes.csv, overlaps.csv and parcels.csv. Example::
+
+    python tools/dataset_converters/rasters2h2crop.py data/myregion \\
+        --s2 s2_m01.tif ... s2_m12.tif --enmap enmap.tif \\
+        --parcels parcels_2023.gpkg --code-column crop_code \\
+        --prior-parcels parcels_2022.gpkg --code-map local2hcat.csv \\
+        --taxonomy cascade_labels.csv --workers 2
+"""
+import argparse
+import os.path as osp
+import sys
+from typing import Sequence
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))
+
+from h2crop.constants import NUM_MONTHS, TILE_SIZE  # noqa: E402
+from h2crop.datasets.converters import convert_region  # noqa: E402
+
+
+def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('out', help='output data root')
+    parser.add_argument('--s2', nargs='+', required=True, metavar='TIF',
+                        help=f'{NUM_MONTHS} monthly S2 composites (10 bands '
+                        'each), January first; the first defines the grid')
+    parser.add_argument('--enmap', required=True, help='EnMAP image (218 '
+                        'bands); resampled onto the S2-aligned 30 m grid '
+                        'with a warning when it lies elsewhere')
+    parser.add_argument('--parcels', required=True, help='parcels of the '
+                        'labelled year (GeoPackage, Shapefile, GeoParquet)')
+    parser.add_argument('--code-column', required=True,
+                        help='attribute holding the crop code')
+    parser.add_argument('--prior-parcels', help='parcels of the previous '
+                        'year (the prior); none: an all-background prior')
+    parser.add_argument('--prior-code-column', help='code attribute of the '
+                        'prior parcels (default: --code-column)')
+    parser.add_argument('--code-map', help='CSV local_code,HCAT3_code; '
+                        'without it the codes must be HCAT3 codes')
+    parser.add_argument('--taxonomy', required=True,
+                        help='cascade_labels.csv with an HCAT3_code column')
+    parser.add_argument('--tile-size', type=int, default=TILE_SIZE,
+                        help='tile side in S2 pixels (multiple of 3)')
+    parser.add_argument('--split-block', type=int, default=8,
+                        help='blocks of k x k tiles go to one split')
+    parser.add_argument('--val-fraction', type=float, default=0.15)
+    parser.add_argument('--test-fraction', type=float, default=0.15)
+    parser.add_argument('--min-valid', type=float, default=0.5,
+                        help='skip tiles with a smaller share of pixels '
+                        'with data in every month and in EnMAP')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='processes cutting tiles')
+    parser.add_argument('--seed', type=int, default=0, help='split seed')
+    parser.add_argument('--id-prefix', default='tile',
+                        help='sample ids are <prefix>_r<row>_c<col>')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an earlier conversion in OUT')
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] = None) -> int:
+    args = parse_args(argv)
+    try:
+        report = convert_region(
+            args.out, args.s2, args.enmap, args.parcels, args.code_column,
+            args.taxonomy, prior_parcels_path=args.prior_parcels,
+            prior_code_column=args.prior_code_column,
+            code_map_path=args.code_map, tile_size=args.tile_size,
+            split_block=args.split_block, val_fraction=args.val_fraction,
+            test_fraction=args.test_fraction, min_valid=args.min_valid,
+            workers=args.workers, seed=args.seed, id_prefix=args.id_prefix,
+            overwrite=args.overwrite)
+    except (FileExistsError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    print(f'{report["tiles_written"]} of {report["tiles_total"]} tiles '
+          f'written to {args.out} ({report["tiles_per_second"]} tiles/s; '
+          f'{report["tiles_skipped_min_valid"]} below --min-valid); splits '
+          f'{report["splits"]}; {sum(report["unmapped_parcels"].values())} '
+          f'parcel(s) with unmapped codes, {report["overlapping_pairs"]} '
+          'overlapping pair(s): see the CSV reports in OUT')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

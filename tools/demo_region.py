@@ -1,0 +1,153 @@
+"""End-to-end "bring your own region" demo on a synthetic region (CPU).
+
+1. writes a synthetic region as raw geodata (12 monthly S2 GeoTIFFs, an
+   EnMAP GeoTIFF offset by half a pixel, parcels of this and last year as
+   GeoPackages with local crop codes, a code map and a taxonomy);
+2. converts it with ``tools/dataset_converters/rasters2h2crop.py`` into
+   96 px tiles (spatially blocked split) and checks them with
+   ``tools/misc/check_dataset.py``;
+3. trains ``configs/demo/region_demo.py`` briefly (``tools/train.py``);
+4. tests the best checkpoint (``tools/test.py``): pixel metrics and, since
+   the tiles carry ``parcel_id``, parcel-level metrics;
+5. writes every test tile's prediction as a GeoTIFF where the tile was cut,
+   mosaics them and exports the parcels with their predicted classes
+   (GeoPackage).
+
+Usage: ``make demo-region`` or ``python tools/demo_region.py``.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from typing import List
+
+import h5py
+import numpy as np
+import rasterio
+from PIL import Image
+from rasterio.merge import merge
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from h2crop.constants import (DATA_LISTS_DIR, H5_DIR, H5_SUFFIX,  # noqa: E402
+                              LEVELS, TAXONOMY_FILE)
+from h2crop.datasets.converters.convert import REPORT_FILE  # noqa: E402
+from h2crop.datasets.converters.synthetic_region import \
+    make_synthetic_region  # noqa: E402
+from h2crop.mapping.geotiff import write_tile_geotiff  # noqa: E402
+from h2crop.mapping.parcels import export_parcel_predictions  # noqa: E402
+
+CONFIG = osp.join(ROOT, 'configs', 'demo', 'region_demo.py')
+TILE = 96
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--root', default='data/region_demo',
+                   help='folder for raw/ (geodata) and tiles/ (converted)')
+    p.add_argument('--work-dir', default='work_dirs/region_demo')
+    p.add_argument('--tiles-x', type=int, default=8)
+    p.add_argument('--tiles-y', type=int, default=6)
+    p.add_argument('--workers', type=int, default=2)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--config', default=CONFIG)
+    return p.parse_args()
+
+
+def run(cmd: List[str]) -> float:
+    """Run a command from the repository root; return its seconds."""
+    print('[demo-region] $ ' + ' '.join(cmd), flush=True)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    args = parse_args()
+    py = sys.executable
+    start = time.perf_counter()
+    raw_dir = osp.join(args.root, 'raw')
+    tiles = osp.join(args.root, 'tiles')
+    print(f'[demo-region] writing a synthetic region to {raw_dir}')
+    raw = make_synthetic_region(raw_dir, width=args.tiles_x * TILE + 10,
+                                height=args.tiles_y * TILE + 7,
+                                seed=args.seed)
+    times = {}
+    times['convert'] = run(
+        [py, 'tools/dataset_converters/rasters2h2crop.py', tiles,
+         '--s2', *raw['s2'], '--enmap', raw['enmap'],
+         '--parcels', raw['parcels'], '--code-column', raw['code_column'],
+         '--prior-parcels', raw['prior_parcels'],
+         '--code-map', raw['code_map'], '--taxonomy', raw['taxonomy'],
+         '--tile-size', str(TILE), '--split-block', '2',
+         '--workers', str(args.workers), '--overwrite'])
+    run([py, 'tools/misc/check_dataset.py', tiles])
+    cfg_opts = ['--cfg-options', f'data_root={tiles}',
+                f'taxonomy={osp.join(tiles, TAXONOMY_FILE)}']
+    times['train'] = run([py, 'tools/train.py', args.config, '--work-dir',
+                          args.work_dir] + cfg_opts)
+    best = sorted(glob.glob(osp.join(args.work_dir, 'best_mFscore_*.pth')),
+                  key=osp.getmtime)[-1]
+    pred_dir = osp.join(args.work_dir, 'test_pred')
+    times['test'] = run([py, 'tools/test.py', args.config, best,
+                         '--work-dir', args.work_dir, '--out', pred_dir] +
+                        cfg_opts)
+
+    # tile predictions -> GeoTIFFs where the tiles were cut -> one map
+    geo_dir = osp.join(args.work_dir, 'test_geotiffs')
+    os.makedirs(geo_dir, exist_ok=True)
+    with open(osp.join(tiles, DATA_LISTS_DIR, 'test.txt')) as f:
+        test_ids = f.read().split()
+    tifs = []
+    for sid in test_ids:
+        pred = np.stack([np.asarray(Image.open(
+            osp.join(pred_dir, f'{sid}_{lv}.png'))) for lv in LEVELS])
+        with h5py.File(osp.join(tiles, H5_DIR, sid + H5_SUFFIX), 'r') as f:
+            attrs = dict(f.attrs)
+        tifs.append(write_tile_geotiff(pred, None, attrs,
+                                       osp.join(geo_dir, sid + '.tif'),
+                                       overwrite=True))
+    mosaic, transform = merge(tifs)
+    with rasterio.open(tifs[0]) as first:
+        profile = dict(first.profile, width=mosaic.shape[2],
+                       height=mosaic.shape[1], transform=transform)
+        descriptions = first.descriptions
+    map_path = osp.join(args.work_dir, 'test_map.tif')
+    with rasterio.open(map_path, 'w', **profile) as dst:
+        dst.write(mosaic)
+        for i, name in enumerate(descriptions, start=1):
+            dst.set_band_description(i, name)
+    out_gpkg = osp.join(args.work_dir, 'parcels_predicted.gpkg')
+    summary = export_parcel_predictions(map_path, raw['parcels'], out_gpkg,
+                                        osp.join(tiles, TAXONOMY_FILE),
+                                        overwrite=True)
+    total = time.perf_counter() - start
+
+    with open(osp.join(tiles, REPORT_FILE)) as f:
+        report = json.load(f)
+    metrics = sorted(glob.glob(osp.join(args.work_dir,
+                                        'parcel_metrics_*.json')),
+                     key=osp.getmtime)
+    print('\n[demo-region] summary')
+    print(f'  conversion: {report["tiles_written"]} tiles, '
+          f'{report["tiles_per_second"]} tiles/s '
+          f'({report["workers"]} workers), splits {report["splits"]}')
+    if metrics:
+        with open(metrics[-1]) as f:
+            parcel = json.load(f)['metrics']
+        print('  parcel-level (test): ' + ', '.join(
+            f'{lv} acc {parcel[f"{lv}/accuracy"]} / mF '
+            f'{parcel[f"{lv}/mFscore"]}' for lv in LEVELS))
+    print(f'  export: {summary["parcels"]} parcels written to {out_gpkg} '
+          f'({summary["with_prediction"]} inside the test tiles)')
+    print('  seconds: ' + ', '.join(f'{k} {v:.0f}' for k, v in
+                                    times.items()) + f', total {total:.0f}')
+
+
+if __name__ == '__main__':
+    main()
