@@ -9,6 +9,10 @@ Examples::
     python tools/infer.py CONFIG CKPT --s2 s2_01.tif ... s2_06.tif \\
         --enmap enmap.tif --prior prior_2023.tif --out map.tif
 
+    # parcels with their predicted classes (scene, or georeferenced tiles)
+    python tools/infer.py CONFIG CKPT --s2 ... --out map.tif \
+        --parcels parcels.gpkg            # -> map_parcels.gpkg
+
     # several processes (tiles or row strips split across ranks)
     torchrun --nproc_per_node 2 tools/infer.py CONFIG CKPT ... \
         --launcher pytorch
@@ -23,6 +27,13 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from h2crop.engine.runner_builder import (finish_args,  # noqa: E402
                                           parse_cfg_options)
+
+
+#: Default outputs of --parcels (scene: next to the map; tiles: in --out).
+PARCELS_SUFFIX = '_parcels.gpkg'
+PARCELS_IN_FOLDER = 'parcels_pred.gpkg'
+#: Mosaic of georeferenced tile predictions (tiles with --parcels).
+MOSAIC_IN_FOLDER = 'mosaic_pred.tif'
 
 
 def parse_band_list(text: str) -> List[int]:
@@ -64,6 +75,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--show', action='store_true', help='also write '
                         'PNGs with legends: per tile (--h5) or a preview of '
                         'the map (--s2, <out>_preview.png)')
+    parser.add_argument('--parcels', metavar='VECTOR',
+                        help='parcel polygons (GeoPackage, Shapefile, ...): '
+                        'write a copy with, per level, the predicted class '
+                        'id and name, the share of pixels voting for it and '
+                        'the mean confidence (needs a scene, or tiles that '
+                        'carry a georeference)')
+    parser.add_argument('--parcels-out', metavar='GPKG',
+                        help='output of --parcels (default: '
+                        '<out>_parcels.gpkg for a scene, '
+                        '<out>/parcels_pred.gpkg for tiles)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace existing outputs')
     parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1')
@@ -82,9 +103,45 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              'mode (--s2); tiles carry their own inputs')
     if args.enmap_bands is not None and args.enmap is None:
         parser.error('--enmap-bands needs --enmap')
+    if args.parcels_out is not None and args.parcels is None:
+        parser.error('--parcels-out needs --parcels')
     if args.batch_size < 1:
         parser.error('--batch-size must be >= 1')
     return args
+
+
+def export_parcels(model, map_path: str, args: argparse.Namespace,
+                   out_path: str) -> None:
+    """Write the parcels of ``--parcels`` with the map's predictions."""
+    from h2crop.mapping.parcels import export_parcel_predictions
+    try:
+        summary = export_parcel_predictions(map_path, args.parcels, out_path,
+                                            model.taxonomy,
+                                            overwrite=args.overwrite)
+    except (FileExistsError, ValueError) as err:
+        raise SystemExit(f'error: {err}')
+    print(f'{summary["parcels"]} parcels written to {out_path} '
+          f'({summary["with_prediction"]} with predicted pixels)')
+
+
+def export_tile_parcels(model, tiles: List[str], args: argparse.Namespace,
+                        out_path: str) -> None:
+    """Mosaic the tiles' GeoTIFFs, then export the parcels onto it."""
+    from h2crop.mapping.geotiff import mosaic_geotiffs
+    from h2crop.mapping.tiles import TIF_SUFFIX, tile_id
+    tifs = [osp.join(args.out, tile_id(t) + TIF_SUFFIX) for t in tiles]
+    tifs = [t for t in tifs if osp.exists(t)]
+    if not tifs:
+        raise SystemExit('error: --parcels needs a map, but no tile carries '
+                         'a georeference (tiles converted by '
+                         'rasters2h2crop.py do); map a scene with --s2')
+    mosaic = osp.join(args.out, MOSAIC_IN_FOLDER)
+    try:
+        mosaic_geotiffs(tifs, mosaic, overwrite=args.overwrite)
+    except (FileExistsError, ValueError) as err:
+        raise SystemExit(f'error: {err}')
+    print(f'{len(tifs)} georeferenced tile(s) merged into {mosaic}')
+    export_parcels(model, mosaic, args, out_path)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -99,6 +156,17 @@ def main(argv: Optional[List[str]] = None) -> None:
                                       map_scene_distributed, preview_path,
                                       write_preview)
     from h2crop.mapping.tiles import collect_tiles, map_tiles
+
+    parcels_out = None
+    if args.parcels is not None:
+        parcels_out = args.parcels_out or (
+            osp.join(args.out, PARCELS_IN_FOLDER) if args.h5 is not None
+            else osp.splitext(args.out)[0] + PARCELS_SUFFIX)
+        if osp.exists(parcels_out) and not args.overwrite:
+            raise SystemExit(f'error: {parcels_out} exists; pass '
+                             '--overwrite to replace it')
+        if not osp.isfile(args.parcels):
+            raise SystemExit(f'error: --parcels {args.parcels} not found')
 
     if not MMLogger.check_instance_created('h2crop_infer'):
         MMLogger.get_instance('h2crop_infer', log_level='WARNING')
@@ -131,6 +199,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                 print(f'\n{len(tiles)} tile(s) mapped into {args.out}'
                       + (f' ({len(written)} by rank 0)' if world > 1
                          else ''))
+                if parcels_out is not None:
+                    export_tile_parcels(model, tiles, args, parcels_out)
             return
         if args.show and osp.exists(preview_path(args.out)) and \
                 not args.overwrite:
@@ -154,6 +224,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                   f'{info["out"]} (class names: {info["classes_csv"]})')
             if args.show:
                 print(f'preview: {write_preview(info["out"])}')
+            if parcels_out is not None:
+                export_parcels(model, info['out'], args, parcels_out)
     finally:
         if args.launcher != 'none':
             shutdown_distributed()

@@ -141,3 +141,51 @@ def prediction_bands(ds: rasterio.DatasetReader) -> Dict[str, int]:
             found.update({confidence_band(LEVELS[k]): n + k + 1
                           for k in range(n)})
     return found
+
+
+def mosaic_geotiffs(paths: Sequence[str], out_path: str,
+                    overwrite: bool = False) -> str:
+    """Merge tile GeoTIFFs of one grid into a single GeoTIFF.
+
+    Used to turn the per-tile predictions of georeferenced tiles into one
+    map (e.g. for the parcel export). Tiles must share CRS, pixel size and
+    band layout; where none covers a pixel the map holds nodata.
+
+    Args:
+        paths: GeoTIFFs written by :func:`write_tile_geotiff`.
+        out_path: GeoTIFF to write (tiled, deflate-compressed).
+        overwrite: Replace an existing file.
+
+    Returns:
+        ``out_path``.
+
+    Raises:
+        ValueError: For no input, or inputs in different CRSs.
+        FileExistsError: If ``out_path`` exists and ``overwrite`` is False.
+    """
+    from rasterio.merge import merge
+
+    if not paths:
+        raise ValueError('no tile GeoTIFF to merge')
+    if osp.exists(out_path) and not overwrite:
+        raise FileExistsError(f'{out_path} exists; pass overwrite=True '
+                              '(--overwrite) to replace it')
+    with rasterio.open(paths[0]) as first:
+        profile = dict(first.profile)
+        descriptions = first.descriptions
+        crs = first.crs
+    for path in paths[1:]:
+        with rasterio.open(path) as ds:
+            if ds.crs != crs:
+                raise ValueError(f'{path}: CRS {ds.crs} differs from '
+                                 f'{paths[0]} ({crs})')
+    data, transform = merge(list(paths), nodata=PRED_NODATA)  # (B, H, W)
+    profile.update(width=data.shape[2], height=data.shape[1],
+                   transform=transform, nodata=PRED_NODATA, tiled=True,
+                   blockxsize=256, blockysize=256, compress='deflate')
+    with rasterio.open(out_path, 'w', **profile) as dst:
+        dst.write(data)
+        for i, name in enumerate(descriptions, start=1):
+            if name:
+                dst.set_band_description(i, name)
+    return out_path

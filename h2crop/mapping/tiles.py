@@ -3,7 +3,11 @@
 Each tile ``<id>.h5`` gives ``<id>_pred.h5`` with ``pred`` (L, H, W) uint8
 class ids, ``confidence`` (L, H, W) uint8 percent and
 ``deepest_confident_level`` (H, W) uint8; level names, class names, the
-decoder and the threshold are stored as attributes.
+decoder and the threshold are stored as attributes. Tiles that carry a
+georeference (converted by ``tools/dataset_converters/rasters2h2crop.py``)
+also give ``<id>_pred.tif``: the same ids and confidences as a GeoTIFF that
+lands where the tile was cut (:func:`~h2crop.mapping.geotiff.
+write_tile_geotiff`).
 """
 import glob
 import json
@@ -15,12 +19,22 @@ import h5py
 import numpy as np
 import torch
 
-from h2crop.constants import DATA_LISTS_DIR, H5_DIR, H5_SUFFIX
+from h2crop.constants import (DATA_LISTS_DIR, H5_ATTR_CRS, H5_ATTR_TRANSFORM,
+                              H5_DIR, H5_SUFFIX)
 from h2crop.datasets.transforms import LoadH2CropH5, PackH2CropInputs
 
 #: Suffix of a prediction file and of its picture.
 PRED_SUFFIX = '_pred.h5'
 PNG_SUFFIX = '_pred.png'
+TIF_SUFFIX = '_pred.tif'
+
+
+def georeference_attrs(path: str) -> Dict[str, object]:
+    """A tile's georeference attributes, or ``{}`` when it carries none."""
+    with h5py.File(path, 'r') as h5:
+        if all(k in h5.attrs for k in (H5_ATTR_CRS, H5_ATTR_TRANSFORM)):
+            return {k: h5.attrs[k] for k in (H5_ATTR_CRS, H5_ATTR_TRANSFORM)}
+    return {}
 
 
 def _list_tiles(list_file: str) -> List[str]:
@@ -115,10 +129,16 @@ def map_tiles(model: torch.nn.Module, tiles: Sequence[str], out_dir: str,
               progress: bool = False) -> List[str]:
     """Map tiles into ``out_dir``; rank r of W takes tiles r, r+W, ...
 
+    Returns:
+        The prediction files written by this rank (``*_pred.h5``; the
+        GeoTIFFs of georeferenced tiles sit beside them).
+
     Raises:
         FileExistsError: When an output exists and ``overwrite`` is False
             (checked for all tiles before any is written).
     """
+    from h2crop.mapping.geotiff import write_tile_geotiff
+
     os.makedirs(out_dir, exist_ok=True)
     ids = [tile_id(t) for t in tiles]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
@@ -129,7 +149,8 @@ def map_tiles(model: torch.nn.Module, tiles: Sequence[str], out_dir: str,
     if not overwrite:
         pngs = [osp.join(out_dir, i + PNG_SUFFIX) for i in ids] if show \
             else []
-        existing = [o for o in outs + pngs if osp.exists(o)]
+        tifs = [osp.join(out_dir, i + TIF_SUFFIX) for i in ids]
+        existing = [o for o in outs + pngs + tifs if osp.exists(o)]
         if existing:
             raise FileExistsError(f'{len(existing)} prediction(s) exist, '
                                   f'e.g. {existing[0]}; pass --overwrite '
@@ -143,6 +164,11 @@ def map_tiles(model: torch.nn.Module, tiles: Sequence[str], out_dir: str,
     for i in mine:
         result = predict_tile(model, tiles[i])
         write_prediction(outs[i], result, model, tiles[i])
+        attrs = georeference_attrs(tiles[i])
+        if attrs:
+            write_tile_geotiff(result['pred'], result['confidence'], attrs,
+                               osp.join(out_dir, ids[i] + TIF_SUFFIX),
+                               levels=result['levels'], overwrite=overwrite)
         if show:
             from h2crop.visualization import plot_class_maps
             plot_class_maps(

@@ -119,8 +119,8 @@ def test_prepare_cfg_writes_parcel_metrics_to_the_work_dir(tmp_path,
     root = _data_root(tmp_path, True)
     cfg_file = tmp_path / 'cfg.py'
     cfg_file.write_text(
-        f'test_dataloader = dict(dataset=dict(data_root={root!r}, '
-        "ann_file='data_lists/test.txt'))\n"
+        f'data_root = {root!r}\n'
+        "test_dataloader = dict(dataset=dict(type='H2CropDataset'))\n"
         "test_evaluator = dict(type='HierarchicalSegMetric')\n"
         f'parcel_metric = {enabled}\n')
     work = str(tmp_path / 'work')

@@ -104,3 +104,44 @@ def test_two_processes_give_the_same_map(tiny_model_files,
         np.testing.assert_array_equal(a.read(), b.read())
         assert a.transform == b.transform and a.tags() == b.tags()
     assert not [n for n in os.listdir(tmp_path) if 'part' in n]
+
+
+def test_georeferenced_tiles_give_geotiffs_and_parcels(tiny_model_files,
+                                                       tmp_path):
+    import pyogrio
+
+    from h2crop.datasets.converters.convert import convert_region
+    from h2crop.datasets.converters.synthetic_region import \
+        make_synthetic_region
+    from h2crop.mapping.geotiff import read_tile_georeference
+    cfg, ckpt, _ = tiny_model_files
+    tile = 24
+    raw = make_synthetic_region(str(tmp_path / 'raw'), width=3 * tile,
+                                height=2 * tile, parcel_size=110.0, seed=2)
+    tiles = str(tmp_path / 'tiles')
+    convert_region(tiles, raw['s2'], raw['enmap'], raw['parcels'],
+                   raw['code_column'], raw['taxonomy'],
+                   code_map_path=raw['code_map'], tile_size=tile,
+                   split_block=1, min_valid=0.0)
+    out = tmp_path / 'preds'
+    args = [cfg, ckpt, '--h5', osp.join(tiles, H5_DIR), '--out', str(out),
+            '--parcels', raw['parcels'], '--no-progress']
+    infer.main(args)
+    h5s = sorted(f for f in os.listdir(osp.join(tiles, H5_DIR)))
+    assert h5s
+    for name in h5s:
+        sid = name[:-len('.h5')]
+        crs, transform = read_tile_georeference(
+            osp.join(tiles, H5_DIR, name))
+        with rasterio.open(out / f'{sid}_pred.tif') as ds:
+            # the prediction lands where the tile was cut
+            assert ds.crs == crs and ds.transform == transform
+            assert ds.descriptions[:4] == ('level1', 'level2', 'level3',
+                                          'level4')
+    gpkg = str(out / infer.PARCELS_IN_FOLDER)
+    assert pyogrio.read_info(gpkg)['features'] == \
+        pyogrio.read_info(raw['parcels'])['features']
+    fields = list(pyogrio.read_info(gpkg)['fields'])
+    assert {'level1_id', 'level4_name', 'level4_share'} <= set(fields)
+    with pytest.raises(SystemExit, match='--overwrite'):
+        infer.main(args)
