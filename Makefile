@@ -40,7 +40,7 @@ demo: install
 		--overwrite
 
 demo-region: install
-	$(PY) tools/demo_region.py
+	$(PY) tools/demo_region.py --overwrite
 
 clean-demo:
 	rm -rf $(DEMO_WORK)

@@ -9,11 +9,15 @@
 3. trains ``configs/demo/region_demo.py`` briefly (``tools/train.py``);
 4. tests the best checkpoint (``tools/test.py``): pixel metrics and, since
    the tiles carry ``parcel_id``, parcel-level metrics;
-5. writes every test tile's prediction as a GeoTIFF where the tile was cut,
-   mosaics them and exports the parcels with their predicted classes
-   (GeoPackage).
+5. maps the test tiles with ``tools/infer.py --parcels``: every tile's
+   prediction as a GeoTIFF where the tile was cut, their mosaic, and the
+   parcels with their predicted classes (GeoPackage).
 
-Usage: ``make demo-region`` or ``python tools/demo_region.py``.
+The model trains with the band statistics of the converted training tiles
+(``compute_band_stats``), as a user's own region should.
+
+Usage: ``make demo-region`` (which replaces its previous run) or
+``python tools/demo_region.py [--overwrite]``.
 """
 import argparse
 import glob
@@ -25,22 +29,15 @@ import sys
 import time
 from typing import List
 
-import h5py
-import numpy as np
-import rasterio
-from PIL import Image
-from rasterio.merge import merge
-
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from h2crop.constants import (DATA_LISTS_DIR, H5_DIR, H5_SUFFIX,  # noqa: E402
-                              LEVELS, TAXONOMY_FILE)
+from h2crop.constants import DATA_LISTS_DIR, LEVELS  # noqa: E402
+from h2crop.datasets.band_stats import (compute_band_stats,  # noqa: E402
+                                        write_band_stats)
 from h2crop.datasets.converters.convert import REPORT_FILE  # noqa: E402
 from h2crop.datasets.converters.synthetic_region import \
     make_synthetic_region  # noqa: E402
-from h2crop.mapping.geotiff import write_tile_geotiff  # noqa: E402
-from h2crop.mapping.parcels import export_parcel_predictions  # noqa: E402
 
 CONFIG = osp.join(ROOT, 'configs', 'demo', 'region_demo.py')
 TILE = 96
@@ -56,6 +53,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--workers', type=int, default=2)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--config', default=CONFIG)
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace the tiles, the run in --work-dir and the '
+                   'maps of a previous demo (raw/ is always rewritten)')
     return p.parse_args()
 
 
@@ -85,47 +85,28 @@ def main() -> None:
          '--prior-parcels', raw['prior_parcels'],
          '--code-map', raw['code_map'], '--taxonomy', raw['taxonomy'],
          '--tile-size', str(TILE), '--split-block', '2',
-         '--workers', str(args.workers), '--overwrite'])
+         '--workers', str(args.workers),
+         *(['--overwrite'] if args.overwrite else [])])
     run([py, 'tools/misc/check_dataset.py', tiles])
-    cfg_opts = ['--cfg-options', f'data_root={tiles}',
-                f'taxonomy={osp.join(tiles, TAXONOMY_FILE)}']
-    times['train'] = run([py, 'tools/train.py', args.config, '--work-dir',
-                          args.work_dir] + cfg_opts)
+    os.makedirs(args.work_dir, exist_ok=True)
+    stats = compute_band_stats(tiles, 'train')
+    config = write_band_stats(stats, args.work_dir,
+                              base_config=args.config)[-1]
+    overwrite = ['--overwrite'] if args.overwrite else []
+    cfg_opts = ['--cfg-options', f'data_root={tiles}']
+    times['train'] = run([py, 'tools/train.py', config, '--work-dir',
+                          args.work_dir, *overwrite] + cfg_opts)
     best = sorted(glob.glob(osp.join(args.work_dir, 'best_mFscore_*.pth')),
                   key=osp.getmtime)[-1]
+    times['test'] = run([py, 'tools/test.py', config, best, '--work-dir',
+                         args.work_dir] + cfg_opts)
     pred_dir = osp.join(args.work_dir, 'test_pred')
-    times['test'] = run([py, 'tools/test.py', args.config, best,
-                         '--work-dir', args.work_dir, '--out', pred_dir] +
-                        cfg_opts)
-
-    # tile predictions -> GeoTIFFs where the tiles were cut -> one map
-    geo_dir = osp.join(args.work_dir, 'test_geotiffs')
-    os.makedirs(geo_dir, exist_ok=True)
-    with open(osp.join(tiles, DATA_LISTS_DIR, 'test.txt')) as f:
-        test_ids = f.read().split()
-    tifs = []
-    for sid in test_ids:
-        pred = np.stack([np.asarray(Image.open(
-            osp.join(pred_dir, f'{sid}_{lv}.png'))) for lv in LEVELS])
-        with h5py.File(osp.join(tiles, H5_DIR, sid + H5_SUFFIX), 'r') as f:
-            attrs = dict(f.attrs)
-        tifs.append(write_tile_geotiff(pred, None, attrs,
-                                       osp.join(geo_dir, sid + '.tif'),
-                                       overwrite=True))
-    mosaic, transform = merge(tifs)
-    with rasterio.open(tifs[0]) as first:
-        profile = dict(first.profile, width=mosaic.shape[2],
-                       height=mosaic.shape[1], transform=transform)
-        descriptions = first.descriptions
-    map_path = osp.join(args.work_dir, 'test_map.tif')
-    with rasterio.open(map_path, 'w', **profile) as dst:
-        dst.write(mosaic)
-        for i, name in enumerate(descriptions, start=1):
-            dst.set_band_description(i, name)
     out_gpkg = osp.join(args.work_dir, 'parcels_predicted.gpkg')
-    summary = export_parcel_predictions(map_path, raw['parcels'], out_gpkg,
-                                        osp.join(tiles, TAXONOMY_FILE),
-                                        overwrite=True)
+    times['map'] = run([py, 'tools/infer.py', config, best, '--h5',
+                        osp.join(tiles, DATA_LISTS_DIR, 'test.txt'),
+                        '--out', pred_dir, '--parcels', raw['parcels'],
+                        '--parcels-out', out_gpkg, '--no-progress',
+                        *overwrite] + cfg_opts)
     total = time.perf_counter() - start
 
     with open(osp.join(tiles, REPORT_FILE)) as f:
@@ -143,8 +124,8 @@ def main() -> None:
         print('  parcel-level (test): ' + ', '.join(
             f'{lv} acc {parcel[f"{lv}/accuracy"]} / mF '
             f'{parcel[f"{lv}/mFscore"]}' for lv in LEVELS))
-    print(f'  export: {summary["parcels"]} parcels written to {out_gpkg} '
-          f'({summary["with_prediction"]} inside the test tiles)')
+    print(f'  maps: {pred_dir} (GeoTIFF per test tile, mosaic); parcels '
+          f'with predictions: {out_gpkg}')
     print('  seconds: ' + ', '.join(f'{k} {v:.0f}' for k, v in
                                     times.items()) + f', total {total:.0f}')
 
