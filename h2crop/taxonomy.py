@@ -64,7 +64,10 @@ class Taxonomy:
     # ------------------------------------------------------------ properties
     @property
     def num_crop_classes(self) -> Tuple[int, ...]:
-        """Crop classes per level, background excluded, e.g. (6, 36, 82, 101)."""
+        """Crop classes per level, background excluded.
+
+        E.g. ``(6, 36, 82, 101)``.
+        """
         return tuple(len(n) - 1 for n in self.names)
 
     @property
@@ -73,7 +76,14 @@ class Taxonomy:
         return tuple(len(n) for n in self.names)
 
     def level_names(self, level: Union[int, str]) -> Tuple[str, ...]:
-        """Class names of a level given as name (``'level2'``) or 0-based index."""
+        """Class names of a level.
+
+        Args:
+            level: Level name (``'level2'``) or 0-based index.
+
+        Returns:
+            The level's class names, background first.
+        """
         return self.names[self._index(level)]
 
     def parent_map(self, level: Union[int, str]) -> np.ndarray:
@@ -207,7 +217,8 @@ class Taxonomy:
         background in the parent maps, so :meth:`consistency_mask` is only
         meaningful with a real taxonomy (see :attr:`has_hierarchy`).
         """
-        names = [[BACKGROUND_NAME] + [f'{lv}_class{i}' for i in range(1, n + 1)]
+        names = [[BACKGROUND_NAME]
+                 + [f'{lv}_class{i}' for i in range(1, n + 1)]
                  for lv, n in zip(LEVELS, NUM_CROP_CLASSES)]
         parents = [None] + [np.zeros(n + 1, dtype=np.int64)
                             for n in NUM_CROP_CLASSES[1:]]
@@ -257,7 +268,8 @@ class Taxonomy:
                     cid = int(raw)
                 except (TypeError, ValueError):
                     raise TaxonomyError(
-                        f'{path}:{line}: {lv}_id {raw!r} is not an integer')
+                        f'{path}:{line}: {lv}_id {raw!r} is not an integer'
+                    ) from None
                 if cid < 1:
                     raise TaxonomyError(f'{path}:{line}: {lv}_id {cid} < 1 '
                                         f'(0 is reserved for background)')
@@ -269,7 +281,8 @@ class Taxonomy:
                 if k > 0 and parents[k].setdefault(cid, ids[-1]) != ids[-1]:
                     raise TaxonomyError(
                         f'{path}:{line}: {lv} id {cid} has two parents '
-                        f'({parents[k][cid]} and {ids[-1]}); not a strict tree')
+                        f'({parents[k][cid]} and {ids[-1]}); not a strict '
+                        'tree')
                 ids.append(cid)
             if ids[-1] in codes:
                 raise TaxonomyError(f'{path}:{line}: {LEVELS[-1]} id '
@@ -296,7 +309,11 @@ class Taxonomy:
         return cls(name_lists, parent_arrays, code_list, source=path)
 
     def check_paper_counts(self) -> None:
-        """Raise :class:`TaxonomyError` unless the counts are (6, 36, 82, 101)."""
+        """Check the class counts against the paper's.
+
+        Raises:
+            TaxonomyError: Unless the counts are (6, 36, 82, 101).
+        """
         if self.num_crop_classes != NUM_CROP_CLASSES:
             raise TaxonomyError(
                 f'{self.source}: class counts {self.num_crop_classes}, '

@@ -3,7 +3,6 @@ import importlib
 import subprocess
 import sys
 
-
 FORBIDDEN = ('mmcv.ops', 'mmseg.models', 'mmseg.datasets', 'mmseg.utils',
              'mmseg.apis', 'mmseg.visualization')
 
@@ -36,9 +35,16 @@ def test_registries_are_children_of_mmengine_roots():
 
 
 def test_registered_names_resolve():
-    from h2crop.registry import (DATASETS, HOOKS, METRICS, MODELS,
-                                 OPTIM_WRAPPERS, RUNNERS, TRANSFORMS,
-                                 WEIGHT_INITIALIZERS)
+    from h2crop.registry import (
+        DATASETS,
+        HOOKS,
+        METRICS,
+        MODELS,
+        OPTIM_WRAPPERS,
+        RUNNERS,
+        TRANSFORMS,
+        WEIGHT_INITIALIZERS,
+    )
     from h2crop.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     expected = {

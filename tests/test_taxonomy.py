@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 
 from h2crop.constants import LEVELS, NUM_CROP_CLASSES
-from h2crop.taxonomy import (BACKGROUND_NAME, Taxonomy, TaxonomyError,
-                             load_taxonomy)
+from h2crop.taxonomy import (
+    BACKGROUND_NAME,
+    Taxonomy,
+    TaxonomyError,
+    load_taxonomy,
+)
 
 HEADER = ['HCAT3_code'] + [f'{lv}_{c}' for lv in LEVELS
                            for c in ('id', 'name')]

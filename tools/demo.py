@@ -33,10 +33,8 @@ import numpy as np
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from h2crop.constants import (DATA_LISTS_DIR, H5_DIR, LEVELS,  # noqa: E402
-                              TAXONOMY_FILE)
-from h2crop.datasets.band_stats import (compute_band_stats,  # noqa: E402
-                                        write_band_stats)
+from h2crop.constants import DATA_LISTS_DIR, H5_DIR, LEVELS, TAXONOMY_FILE  # noqa: E402
+from h2crop.datasets.band_stats import compute_band_stats, write_band_stats  # noqa: E402
 from h2crop.datasets.synthetic import make_synthetic_dataset  # noqa: E402
 
 CONFIG = osp.join(ROOT, 'configs', 'demo', 'h2crop_demo_s2_h_p.py')
@@ -98,7 +96,7 @@ def newest(pattern: str) -> str:
 
 
 def majority_baseline(data_root: str, taxonomy: str) -> Dict[str, float]:
-    """mFscore (%) per level of predicting the training majority class."""
+    """MFscore (%) per level of predicting the training majority class."""
     import h5py
 
     from h2crop.datasets.h5io import find_key
@@ -206,12 +204,17 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 def map_scene(args: argparse.Namespace, checkpoint: str,
               opts: List[str]) -> None:
-    """Map a georeferenced scene made of test tiles; check it on the
-    labels."""
+    """Map a georeferenced scene made of test tiles.
+
+    The map is checked on the labels.
+    """
     import rasterio
 
-    from h2crop.mapping.synthetic_scene import (mosaic_tiles, scene_ids,
-                                                write_scene)
+    from h2crop.mapping.synthetic_scene import (
+        mosaic_tiles,
+        scene_ids,
+        write_scene,
+    )
     folder = osp.join(args.work_dir, 'scene')
     ids = scene_ids(args.data_root, 'test')
     rows, cols = 2, 3

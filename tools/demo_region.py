@@ -33,11 +33,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from h2crop.constants import DATA_LISTS_DIR, LEVELS  # noqa: E402
-from h2crop.datasets.band_stats import (compute_band_stats,  # noqa: E402
-                                        write_band_stats)
+from h2crop.datasets.band_stats import compute_band_stats, write_band_stats  # noqa: E402
 from h2crop.datasets.converters.convert import REPORT_FILE  # noqa: E402
-from h2crop.datasets.converters.synthetic_region import \
-    make_synthetic_region  # noqa: E402
+from h2crop.datasets.converters.synthetic_region import make_synthetic_region  # noqa: E402
 
 CONFIG = osp.join(ROOT, 'configs', 'demo', 'region_demo.py')
 TILE = 96

@@ -1,4 +1,4 @@
-"""Map crops with a trained h2crop model: H5 tiles or georeferenced scenes.
+r"""Map crops with a trained h2crop model: H5 tiles or georeferenced scenes.
 
 Examples::
 
@@ -6,7 +6,7 @@ Examples::
     python tools/infer.py CONFIG CKPT --h5 data/new/h5_data --out preds/ --show
 
     # a scene: S2 monthly composites (January first), EnMAP, prior -> COG
-    python tools/infer.py CONFIG CKPT --s2 s2_01.tif ... s2_06.tif \\
+    python tools/infer.py CONFIG CKPT --s2 s2_01.tif ... s2_06.tif \
         --enmap enmap.tif --prior prior_2023.tif --out map.tif
 
     # parcels with their predicted classes (scene, or georeferenced tiles)
@@ -25,9 +25,7 @@ from typing import List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from h2crop.engine.runner_builder import (finish_args,  # noqa: E402
-                                          parse_cfg_options)
-
+from h2crop.engine.runner_builder import finish_args, parse_cfg_options  # noqa: E402
 
 #: Default outputs of --parcels (scene: next to the map; tiles: in --out).
 PARCELS_SUFFIX = '_parcels.gpkg'
@@ -119,7 +117,7 @@ def export_parcels(model, map_path: str, args: argparse.Namespace,
                                             model.taxonomy,
                                             overwrite=args.overwrite)
     except (FileExistsError, ValueError) as err:
-        raise SystemExit(f'error: {err}')
+        raise SystemExit(f'error: {err}') from err
     print(f'{summary["parcels"]} parcels written to {out_path} '
           f'({summary["with_prediction"]} with predicted pixels)')
 
@@ -139,7 +137,7 @@ def export_tile_parcels(model, tiles: List[str], args: argparse.Namespace,
     try:
         mosaic_geotiffs(tifs, mosaic, overwrite=args.overwrite)
     except (FileExistsError, ValueError) as err:
-        raise SystemExit(f'error: {err}')
+        raise SystemExit(f'error: {err}') from err
     print(f'{len(tifs)} georeferenced tile(s) merged into {mosaic}')
     export_parcels(model, mosaic, args, out_path)
 
@@ -152,9 +150,14 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     from h2crop.apis import init_model
     from h2crop.engine.dist import init_distributed, shutdown_distributed
-    from h2crop.mapping.scene import (SceneError, SceneInputs, SceneMapper,
-                                      map_scene_distributed, preview_path,
-                                      write_preview)
+    from h2crop.mapping.scene import (
+        SceneError,
+        SceneInputs,
+        SceneMapper,
+        map_scene_distributed,
+        preview_path,
+        write_preview,
+    )
     from h2crop.mapping.tiles import collect_tiles, map_tiles
 
     parcels_out = None
@@ -192,7 +195,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                                     overwrite=args.overwrite, rank=rank,
                                     world_size=world, progress=progress)
             except (FileExistsError, FileNotFoundError, ValueError) as err:
-                raise SystemExit(f'error: {err}')
+                raise SystemExit(f'error: {err}') from err
             if world > 1:
                 dist.barrier()
             if rank == 0:
@@ -218,7 +221,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                                              world, dist.barrier,
                                              args.overwrite)
         except (SceneError, FileExistsError, FileNotFoundError) as err:
-            raise SystemExit(f'error: {err}')
+            raise SystemExit(f'error: {err}') from err
         if rank == 0:
             print(f'\nmap {info["width"]} x {info["height"]} px written to '
                   f'{info["out"]} (class names: {info["classes_csv"]})')

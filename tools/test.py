@@ -12,10 +12,13 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from h2crop.engine.runner_builder import (USER_ERRORS,  # noqa: E402
-                                          build_runner_from_args,
-                                          finish_args, parse_cfg_options)
 from h2crop.engine.dist import shutdown_distributed  # noqa: E402
+from h2crop.engine.runner_builder import (  # noqa: E402
+    USER_ERRORS,
+    build_runner_from_args,
+    finish_args,
+    parse_cfg_options,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -27,7 +30,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', help='write per-tile predictions (uint8 '
                         'PNG per level) into this folder')
     parser.add_argument('--show-dir', help='write visualisations (S2 '
-                        'colour composite, label, prediction) into this folder')
+                        'colour composite, label, prediction) into this '
+                        'folder')
     parse_cfg_options(parser)
     return finish_args(parser.parse_args(argv))
 
@@ -38,7 +42,7 @@ def main(argv=None) -> None:
         runner = build_runner_from_args(args, mode='test')
     except USER_ERRORS as err:
         shutdown_distributed()
-        raise SystemExit(f'error: {err}')
+        raise SystemExit(f'error: {err}') from err
     try:
         runner.test()
     finally:

@@ -15,10 +15,13 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from h2crop.engine.runner_builder import (USER_ERRORS,  # noqa: E402
-                                          build_runner_from_args,
-                                          finish_args, parse_cfg_options)
 from h2crop.engine.dist import shutdown_distributed  # noqa: E402
+from h2crop.engine.runner_builder import (  # noqa: E402
+    USER_ERRORS,
+    build_runner_from_args,
+    finish_args,
+    parse_cfg_options,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -53,7 +56,7 @@ def main(argv=None) -> None:
         runner = build_runner_from_args(args, mode='train')
     except USER_ERRORS as err:
         shutdown_distributed()
-        raise SystemExit(f'error: {err}')
+        raise SystemExit(f'error: {err}') from err
     try:
         runner.train()
     finally:

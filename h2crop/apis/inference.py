@@ -16,8 +16,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from h2crop.constants import (ENMAP, ENMAP_SCALE, LEVELS, NUM_LEVELS, PRIOR,
-                              S2)
+from h2crop.constants import ENMAP, ENMAP_SCALE, LEVELS, NUM_LEVELS, PRIOR, S2
 from h2crop.engine.experiment import check_option_keys, resolve_experiment
 from h2crop.models.weights.io import TRUSTED, read_state_dict
 

@@ -16,8 +16,17 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from h2crop.constants import (DATA_LISTS_DIR, ENMAP, ENMAP_BANDS, H5_DIR,
-                              H5_SUFFIX, NUM_MONTHS, S2, S2_BANDS)
+from h2crop.constants import (
+    DATA_LISTS_DIR,
+    ENMAP,
+    ENMAP_BANDS,
+    H5_DIR,
+    H5_SUFFIX,
+    NUM_MONTHS,
+    S2,
+    S2_BANDS,
+)
+
 from .h2crop_dataset import read_split_list, resolve_ann_file
 from .h5io import H2CropDataError, read_tile
 

@@ -7,19 +7,45 @@ dataset's loader.
 import multiprocessing
 import os
 import os.path as osp
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, \
-    Tuple, Union
+from typing import (
+    Dict,
+    Iterable,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import h5py
 import numpy as np
 
-from h2crop.constants import SPLITS, TAXONOMY_FILE
-from h2crop.constants import (DATA_LISTS_DIR, ENMAP, H5_DIR, H5_SUFFIX,
-                              LEVELS, NUM_LEVELS, PRIOR, S2)
+from h2crop.constants import (
+    DATA_LISTS_DIR,
+    ENMAP,
+    H5_DIR,
+    H5_SUFFIX,
+    LEVELS,
+    NUM_LEVELS,
+    PRIOR,
+    S2,
+    SPLITS,
+    TAXONOMY_FILE,
+)
 from h2crop.taxonomy import Taxonomy, load_taxonomy
-from .h5io import (CONTENTS, LABEL, PARCEL_ID, H2CropDataError,
-                   check_dataset_layout, check_id_range, find_key, names_of,
-                   open_tile)
+
+from .h5io import (
+    CONTENTS,
+    LABEL,
+    PARCEL_ID,
+    H2CropDataError,
+    check_dataset_layout,
+    check_id_range,
+    find_key,
+    names_of,
+    open_tile,
+)
 
 #: Placeholder key for problems that concern a whole file.
 WHOLE_FILE = '-'

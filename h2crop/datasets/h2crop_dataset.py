@@ -6,11 +6,19 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
-from h2crop.validators import check_levels, check_modalities
-from h2crop.constants import (ENMAP_SCALE, H5_DIR, H5_SUFFIX, LEVELS,
-                              MODALITIES, NUM_MONTHS, S2, level_index)
+from h2crop.constants import (
+    ENMAP_SCALE,
+    H5_DIR,
+    H5_SUFFIX,
+    LEVELS,
+    MODALITIES,
+    NUM_MONTHS,
+    level_index,
+)
 from h2crop.registry import DATASETS, TRANSFORMS
 from h2crop.taxonomy import Taxonomy, load_taxonomy
+from h2crop.validators import check_levels, check_modalities
+
 from . import transforms as _transforms  # noqa: F401 (registers them)
 from .h5io import H2CropDataError
 

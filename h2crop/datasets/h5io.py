@@ -20,11 +20,25 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import h5py
 import numpy as np
 
-from h2crop.constants import (ENMAP, ENMAP_BANDS, ENMAP_DTYPE, ENMAP_SCALE,
-                              H5_LABEL_NAMES, H5_NAMES, H5_PARCEL_ID,
-                              LABEL_DTYPE, LEVELS, NUM_LEVELS, NUM_MONTHS,
-                              PARCEL_ID_DTYPE, PRIOR, PRIOR_DTYPE, S2,
-                              S2_BANDS, S2_DTYPE)
+from h2crop.constants import (
+    ENMAP,
+    ENMAP_BANDS,
+    ENMAP_DTYPE,
+    ENMAP_SCALE,
+    H5_LABEL_NAMES,
+    H5_NAMES,
+    H5_PARCEL_ID,
+    LABEL_DTYPE,
+    LEVELS,
+    NUM_LEVELS,
+    NUM_MONTHS,
+    PARCEL_ID_DTYPE,
+    PRIOR,
+    PRIOR_DTYPE,
+    S2,
+    S2_BANDS,
+    S2_DTYPE,
+)
 
 #: Content key of the label stack (the label has one spelling only).
 LABEL = H5_LABEL_NAMES[0]

@@ -37,16 +37,33 @@ import os.path as osp
 import shutil
 from typing import Dict, List, Sequence, Tuple, Union
 
-import h5py
 import numpy as np
 
-from h2crop.constants import SPLITS, TAXONOMY_FILE
-from h2crop.constants import (BACKGROUND_ID, DATA_LISTS_DIR, ENMAP,
-                              ENMAP_BANDS, ENMAP_DTYPE, ENMAP_SCALE, H5_DIR,
-                              H5_SUFFIX, LABEL_DTYPE, LEVELS, NUM_CROP_CLASSES,
-                              NUM_LEVELS, NUM_MONTHS, PRIOR, PRIOR_DTYPE, S2,
-                              S2_BANDS, S2_DTYPE, TILE_SIZE)
+from h2crop.constants import (
+    BACKGROUND_ID,
+    DATA_LISTS_DIR,
+    ENMAP,
+    ENMAP_BANDS,
+    ENMAP_DTYPE,
+    ENMAP_SCALE,
+    H5_DIR,
+    H5_SUFFIX,
+    LABEL_DTYPE,
+    LEVELS,
+    NUM_CROP_CLASSES,
+    NUM_LEVELS,
+    NUM_MONTHS,
+    PRIOR,
+    PRIOR_DTYPE,
+    S2,
+    S2_BANDS,
+    S2_DTYPE,
+    SPLITS,
+    TAXONOMY_FILE,
+    TILE_SIZE,
+)
 from h2crop.taxonomy import BACKGROUND_NAME, Taxonomy, load_taxonomy
+
 from .h5io import LABEL, SPELLINGS, write_tile
 
 #: Default split fractions (train, val, test).

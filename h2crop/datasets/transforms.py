@@ -26,6 +26,7 @@ from mmseg.structures import SegDataSample
 
 from h2crop.constants import ENMAP, LEVELS, MODALITIES, PRIOR, S2, level_index
 from h2crop.registry import TRANSFORMS
+
 from .h5io import LABEL, PARCEL_ID, read_tile
 
 #: ``results`` key of the label stack (mmseg's name).
@@ -72,6 +73,16 @@ class LoadH2CropH5(BaseTransform):
         self.with_parcel_id = bool(with_parcel_id)
 
     def transform(self, results: Dict) -> Dict:
+        """Load the tile's arrays into ``results``.
+
+        Args:
+            results: Result dict holding ``h5_path`` and the dataset's
+                options (``modalities``, ``levels``, ``end_month``, ...).
+
+        Returns:
+            dict: ``results`` with the raw arrays (see the module docstring),
+            ``ori_shape`` and ``img_shape`` added.
+        """
         modalities = results.get('modalities', MODALITIES)
         levels = results.get('levels', LEVELS)
         arrays = read_tile(results['h5_path'], modalities,
@@ -145,6 +156,15 @@ class H2CropRandomFlipRotate(BaseTransform):
         self.quarter_turns = turns
 
     def transform(self, results: Dict) -> Dict:
+        """Draw a random flip / rotation and apply it to every array.
+
+        Args:
+            results: Result dict with the spatial arrays.
+
+        Returns:
+            dict: ``results`` with the arrays transformed and the added keys
+            listed in the class docstring.
+        """
         vflip = bool(np.random.rand() < self.vflip_prob)
         hflip = bool(np.random.rand() < self.hflip_prob)
         k = 0
@@ -207,6 +227,18 @@ class PackH2CropInputs(BaseTransform):
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: Dict) -> Dict:
+        """Pack the arrays of ``results`` into inputs and a data sample.
+
+        Args:
+            results: Result dict with at least the ``'s2'`` array.
+
+        Returns:
+            dict: ``dict(inputs=..., data_samples=SegDataSample)`` as
+            described in the class docstring.
+
+        Raises:
+            KeyError: If ``results`` holds no ``'s2'`` array.
+        """
         if S2 not in results:
             raise KeyError(f'PackH2CropInputs: no {S2!r} in results; put '
                            'LoadH2CropH5 first in the pipeline')

@@ -1,7 +1,7 @@
-"""An experiment's choices, stated once at the top of a config, derived
-everywhere at build time.
+"""An experiment's choices, stated once in a config, derived at build time.
 
-A config states the experiment's choices as top-level keys
+The choices are stated once at the top of a config and derived everywhere
+at build time. A config states the experiment's choices as top-level keys
 (:data:`EXPERIMENT_KEYS`): ``data_root``, ``data_lists`` (folder of split
 lists), ``taxonomy``, ``modalities``, ``end_month``, ``levels``,
 ``tile_size``, ``max_epochs`` and the band statistics ``norm_mean`` /
@@ -27,9 +27,18 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
-from h2crop.constants import (DATA_LISTS_DIR, ENMAP, ENMAP_SCALE, LEVELS,
-                              MODALITIES, NUM_MONTHS, S2, SPLITS,
-                              TAXONOMY_FILE, TILE_SIZE)
+from h2crop.constants import (
+    DATA_LISTS_DIR,
+    ENMAP,
+    ENMAP_SCALE,
+    LEVELS,
+    MODALITIES,
+    NUM_MONTHS,
+    S2,
+    SPLITS,
+    TAXONOMY_FILE,
+    TILE_SIZE,
+)
 
 #: Top-level keys that state an experiment's choices.
 EXPERIMENT_KEYS: Tuple[str, ...] = (

@@ -6,6 +6,7 @@ from mmengine.dist import all_gather_object, get_rank, is_main_process
 from mmengine.hooks import CheckpointHook
 
 from h2crop.registry import HOOKS
+
 from .checkpoint import atomic_write_text
 from .rng import get_rng_state, set_rng_state
 
@@ -20,8 +21,9 @@ class H2CropCheckpointHook(CheckpointHook):
     Differences from :class:`mmengine.hooks.CheckpointHook`:
 
     * A new checkpoint is written completely (atomically, see
-      :meth:`h2crop.engine.H2CropRunner.save_checkpoint`) and ``last_checkpoint``
-      is atomically pointed at it *before* outdated checkpoints are removed.
+      :meth:`h2crop.engine.H2CropRunner.save_checkpoint`) and
+      ``last_checkpoint`` is atomically pointed at it *before* outdated
+      checkpoints are removed.
       mmengine removes the oldest checkpoint first, so a kill during the next
       write left ``last_checkpoint`` naming a deleted file.
     * The RNG states of every rank (Python, numpy, torch) are stored in the

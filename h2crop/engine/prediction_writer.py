@@ -33,14 +33,29 @@ class PredictionWriterHook(Hook):
         self._shown = 0
 
     def before_test(self, runner) -> None:
+        """Create the output folders.
+
+        Args:
+            runner: The runner of the test.
+        """
         for d in (self.out_dir, self.show_dir):
             if d:
                 os.makedirs(d, exist_ok=True)
 
     def after_test_iter(self, runner, batch_idx: int, data_batch=None,
                         outputs: Optional[Sequence] = None) -> None:
-        from h2crop.visualization import plot_tile_predictions
+        """Write the predictions (and figures) of one test batch.
+
+        Args:
+            runner: The runner of the test.
+            batch_idx: Index of the batch in the test dataloader.
+            data_batch: The batch fed to the model (its ``inputs`` give the
+                S2 composite of the figures).
+            outputs: Predicted data samples of the batch.
+        """
         import matplotlib.pyplot as plt
+
+        from h2crop.visualization import plot_tile_predictions
         for i, sample in enumerate(outputs or []):
             sid = str(sample.metainfo.get('sample_id', f'{batch_idx}_{i}'))
             levels = tuple(sample.metainfo['levels'])
@@ -51,8 +66,9 @@ class PredictionWriterHook(Hook):
                         osp.join(self.out_dir, f'{sid}_{level}.png'))
             if self.show_dir and (self.max_show is None
                                   or self._shown < self.max_show):
-                s2 = data_batch['inputs'][i][S2] if isinstance(
-                    data_batch['inputs'], list) else data_batch['inputs'][S2][i]
+                inputs = data_batch['inputs']
+                s2 = inputs[i][S2] if isinstance(inputs, list) else \
+                    inputs[S2][i]
                 gt = sample.gt_sem_seg.data.cpu().numpy() if 'gt_sem_seg' in \
                     sample else None
                 ncls = [int(max(pred[k].max(), 0 if gt is None else

@@ -15,11 +15,16 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 from h2crop.constants import H5_DIR, H5_SUFFIX, S2
-from h2crop.datasets.checker import (WHOLE_FILE, Problem, check_dataset,
-                                     check_tile)
+from h2crop.datasets.checker import (
+    WHOLE_FILE,
+    Problem,
+    check_dataset,
+    check_tile,
+)
 from h2crop.datasets.h2crop_dataset import read_split_list
 from h2crop.datasets.h5io import LABEL, H2CropDataError
 from h2crop.taxonomy import TaxonomyError, load_taxonomy
+
 from .experiment import experiment_choices, splits_in_use
 
 #: Most problems quoted in the error message (all are logged).

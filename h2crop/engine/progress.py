@@ -37,6 +37,11 @@ class ProgressBarHook(Hook):
         self._start = 0.0
 
     def before_train_epoch(self, runner) -> None:
+        """Start the epoch's clock.
+
+        Args:
+            runner: The runner of the training.
+        """
         self._start = time.time()
 
     @staticmethod
@@ -46,6 +51,14 @@ class ProgressBarHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:
+        """Redraw the bar (or write a line) after a training iteration.
+
+        Args:
+            runner: The runner of the training.
+            batch_idx: Index of the iteration within the epoch.
+            data_batch: The batch of the iteration (unused).
+            outputs: The iteration's outputs; ``loss`` is shown if present.
+        """
         if not is_main_process():
             return
         stream = self.stream or sys.stdout

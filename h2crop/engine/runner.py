@@ -1,4 +1,7 @@
-"""The Runner of h2crop: mmengine's Runner fixed for current PyTorch and CPU DDP."""
+"""The Runner of h2crop.
+
+It is mmengine's Runner, fixed for current PyTorch and CPU DDP.
+"""
 import os
 import os.path as osp
 from typing import Callable, Dict, Optional, Union
@@ -9,6 +12,7 @@ from mmengine.runner import Runner
 
 from h2crop.datasets.h5io import H2CropDataError
 from h2crop.registry import RUNNERS
+
 from .buffer_sync import BroadcastBuffersHook
 from .checkpoint import _fsync_dir, as_trusted
 from .data_faults import SkippedTilesHook, explain_data_error
@@ -59,8 +63,10 @@ class H2CropRunner(Runner):
                         filename: str,
                         map_location: Union[str, Callable] = 'cpu',
                         strict: Optional[bool] = None,
-                        revise_keys: list = [(r'^module.', '')]):
+                        revise_keys: Optional[list] = None):
         """Load a checkpoint (trusted local scheme, strict by default)."""
+        if revise_keys is None:
+            revise_keys = [(r'^module.', '')]
         strict = self._load_strict if strict is None else strict
         checkpoint = super().load_checkpoint(
             as_trusted(filename), map_location=map_location, strict=strict,
@@ -134,7 +140,7 @@ class H2CropRunner(Runner):
         return super().wrap_model(model_wrapper_cfg, model)
 
     def register_hooks(self, default_hooks=None, custom_hooks=None) -> None:
-        """mmengine's hooks plus buffer broadcasting and skip counting."""
+        """Mmengine's hooks plus buffer broadcasting and skip counting."""
         super().register_hooks(default_hooks, custom_hooks)
         for hook_type in (BroadcastBuffersHook, SkippedTilesHook):
             if not any(isinstance(h, hook_type) for h in self.hooks):

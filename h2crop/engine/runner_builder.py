@@ -8,16 +8,22 @@ import torch
 from mmengine.config import Config, ConfigDict, DictAction
 
 from h2crop.constants import H5_DIR, H5_SUFFIX
-from h2crop.datasets.h2crop_dataset import (read_split_list,
-                                            resolve_ann_file)
+from h2crop.datasets.h2crop_dataset import read_split_list, resolve_ann_file
 from h2crop.datasets.h5io import H2CropDataError, tile_has_parcel_ids
 from h2crop.engine.dist import init_distributed
-from h2crop.engine.experiment import (EXPERIMENT_KEYS,
-                                      ExperimentConfigError,
-                                      check_option_keys, resolve_experiment)
+from h2crop.engine.experiment import (
+    EXPERIMENT_KEYS,
+    ExperimentConfigError,
+    check_option_keys,
+    resolve_experiment,
+)
 from h2crop.engine.preflight import PreflightError, run_preflight
-from h2crop.engine.work_dir import (WorkDirError, check_work_dir,
-                                    clear_checkpoints, drop_pretrained_init)
+from h2crop.engine.work_dir import (
+    WorkDirError,
+    check_work_dir,
+    clear_checkpoints,
+    drop_pretrained_init,
+)
 from h2crop.registry import RUNNERS
 from h2crop.utils import register_all_modules
 
@@ -67,10 +73,11 @@ def add_tensorboard(cfg: Config) -> None:
     """
     try:
         import tensorboard  # noqa: F401
-    except ImportError:
+    except ImportError as err:
         raise ExperimentConfigError(
             '--tensorboard needs the optional tensorboard package: '
-            "pip install '.[tensorboard]' (or pip install tensorboard)")
+            "pip install '.[tensorboard]' (or pip install tensorboard)"
+        ) from err
     visualizer = cfg.get('visualizer')
     if not isinstance(visualizer, (dict, ConfigDict)):
         raise ExperimentConfigError('--tensorboard: the config has no '

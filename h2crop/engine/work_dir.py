@@ -1,4 +1,6 @@
-"""Work-dir rules of training: nothing overwritten, nothing resumed from nowhere.
+"""Work-dir rules of training.
+
+Nothing is overwritten, nothing is resumed from nowhere.
 
 * Training into a work dir that already holds checkpoints (of an earlier
   run) is refused unless the run resumes (``--resume``) or is told to replace

@@ -81,7 +81,7 @@ def nanmean(values: Sequence[float]) -> float:
 
 def summary_metrics(per_class: Dict[str, np.ndarray], intersect: np.ndarray,
                     gt_area: np.ndarray) -> Dict[str, float]:
-    """aAcc and NaN-ignoring class means (fractions, not %).
+    """AAcc and NaN-ignoring class means (fractions, not %).
 
     Args:
         per_class: Output of :func:`class_metrics` (possibly sliced).

@@ -15,8 +15,17 @@ from mmengine.logging import print_log
 from mmengine.utils import mkdir_or_exist
 from prettytable import PrettyTable
 
-from .functional import (ALL, CLASS_METRICS, GT, HIERARCHY_KEY, INTERSECT,
-                         PRED, SUMMARY_METRICS, percent, subset_key)
+from .functional import (
+    ALL,
+    CLASS_METRICS,
+    GT,
+    HIERARCHY_KEY,
+    INTERSECT,
+    PRED,
+    SUMMARY_METRICS,
+    percent,
+    subset_key,
+)
 
 #: Suffixes of the files of one report.
 REPORT_SUFFIXES = ('_per_class.csv', '_per_level.csv', '.json')

@@ -52,8 +52,10 @@ class RasterGrid:
 
     @property
     def pixel_size(self) -> tuple:
-        """``(x size, y size)`` of a pixel in CRS units (y negative if
-        north-up)."""
+        """``(x size, y size)`` of a pixel in CRS units.
+
+        The y size is negative if the grid is north-up.
+        """
         return (self.transform.a, self.transform.e)
 
     def differences(self, other: 'RasterGrid',

@@ -29,6 +29,7 @@ from rasterio.warp import transform_geom
 
 from h2crop.constants import LEVELS
 from h2crop.taxonomy import Taxonomy, load_taxonomy
+
 from .geotiff import PRED_NODATA, confidence_band, prediction_bands
 
 #: Column with the number of predicted pixels of a parcel.

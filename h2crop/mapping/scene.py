@@ -31,10 +31,21 @@ from rasterio.enums import Resampling
 from rasterio.shutil import copy as raster_copy
 from rasterio.windows import Window
 
-from h2crop.constants import (ENMAP, ENMAP_BANDS, ENMAP_SCALE, LEVELS,
-                              NUM_LEVELS, PRIOR, S2, S2_BANDS)
-from h2crop.models.segmentors.slide import (pad_to, slide_accumulate,
-                                            window_starts)
+from h2crop.constants import (
+    ENMAP,
+    ENMAP_BANDS,
+    ENMAP_SCALE,
+    LEVELS,
+    NUM_LEVELS,
+    PRIOR,
+    S2,
+    S2_BANDS,
+)
+from h2crop.models.segmentors.slide import (
+    pad_to,
+    slide_accumulate,
+    window_starts,
+)
 from h2crop.visualization.legend import level_palette
 
 from .grid import RasterGrid, enmap_grid, open_on_grid
@@ -299,8 +310,11 @@ def _valid(data: np.ndarray, nodata: Optional[float]) -> np.ndarray:
 def _normalised(model: torch.nn.Module, raw: Dict[str, np.ndarray],
                 masks: Dict[str, np.ndarray], device: torch.device
                 ) -> Dict[str, torch.Tensor]:
-    """Model inputs of a strip; missing values become the band mean (a
-    z-score of 0) or background (prior)."""
+    """Model inputs of a strip, with missing values filled.
+
+    Missing values become the band mean (a z-score of 0) or background
+    (prior).
+    """
     tensors = {k: torch.from_numpy(v) for k, v in raw.items()}
     data = model.data_preprocessor(dict(inputs=tensors, data_samples=None),
                                    False)
@@ -379,9 +393,11 @@ class SceneMapper:
 
         Args:
             reader: An open :class:`SceneReader`.
-            first, last: Strip indices (see :func:`split_strips`); the rows
-                written are those from strip ``first``'s start up to strip
-                ``last``'s start (the scene end for the last strip).
+            first: Index of the first strip (see :func:`split_strips`);
+                the rows written start at strip ``first``'s start.
+            last: Strip index (see :func:`split_strips`) ending the rows
+                written: they go up to strip ``last``'s start (the scene end
+                for the last strip).
             sink: Called as ``sink(row, bands)`` with ``bands`` uint8
                 (2L + 1, rows, W) for consecutive row blocks.
         """
@@ -506,8 +522,10 @@ def _window_sink(dst):
 
 
 def _temp_path(out_path: str, tag: str, per_process: bool = True) -> str:
-    """A hidden file beside ``out_path`` (per process unless shared by the
-    ranks of one run)."""
+    """A hidden file beside ``out_path``.
+
+    The name is per process unless shared by the ranks of one run.
+    """
     folder = osp.dirname(osp.abspath(out_path))
     os.makedirs(folder, exist_ok=True)
     pid = f'.{os.getpid()}' if per_process else ''
@@ -515,9 +533,11 @@ def _temp_path(out_path: str, tag: str, per_process: bool = True) -> str:
 
 
 def write_cog(src_path: str, out_path: str) -> None:
-    """Copy a GeoTIFF into a tiled, deflate-compressed COG with overviews
-    (nearest: class ids must stay ids); written to a temporary name and
-    renamed."""
+    """Copy a GeoTIFF into a tiled, deflate-compressed COG with overviews.
+
+    Overviews are nearest (class ids must stay ids); the COG is written to a
+    temporary name and renamed.
+    """
     with rasterio.open(src_path) as src:
         side = max(src.width, src.height)
     # halve until the smallest overview is about 64 px (at least one)
@@ -567,7 +587,8 @@ def map_scene_distributed(mapper: SceneMapper, inputs: SceneInputs,
         mapper: The rank's mapper (its model on its device).
         inputs: The scene's files.
         out_path: The COG.
-        rank, world_size: This process and the number of processes.
+        rank: Index of this process.
+        world_size: Number of processes.
         barrier: Callable that waits for every rank
             (``torch.distributed.barrier``).
         overwrite: Replace existing outputs.
@@ -653,9 +674,11 @@ def preview_path(out_path: str) -> str:
 
 def write_preview(map_path: str, png_path: Optional[str] = None,
                   max_side: int = 1024) -> str:
-    """PNG of a map's class bands with legends (class names from the map's
-    metadata), decimated to at most ``max_side`` pixels (from the
-    overviews, nearest)."""
+    """PNG of a map's class bands with legends.
+
+    Class names come from the map's metadata; the bands are decimated to at
+    most ``max_side`` pixels (from the overviews, nearest).
+    """
     from h2crop.visualization import plot_class_maps
     png_path = png_path or preview_path(map_path)
     with rasterio.open(map_path) as src:

@@ -17,8 +17,15 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.warp import calculate_default_transform, reproject
 
-from h2crop.constants import (DATA_LISTS_DIR, ENMAP, H5_DIR, H5_SUFFIX,
-                              PRIOR, S2, S2_BANDS)
+from h2crop.constants import (
+    DATA_LISTS_DIR,
+    ENMAP,
+    H5_DIR,
+    H5_SUFFIX,
+    PRIOR,
+    S2,
+    S2_BANDS,
+)
 from h2crop.datasets.h5io import LABEL, read_tile
 
 from .grid import RasterGrid, enmap_grid
@@ -79,11 +86,15 @@ def write_scene(out_dir: str, mosaic: Dict[str, np.ndarray],
     Args:
         out_dir: Folder (created).
         mosaic: From :func:`mosaic_tiles`.
-        height, width: Crop the scene to this size (any size, e.g. not a
+        height: Crop the scene to this many rows (any size, e.g. not a
             multiple of the window); default the mosaic's.
+        width: Crop the scene to this many columns (any size); default the
+            mosaic's.
         months: Months written (January onwards).
         per_month: One S2 file per month, else one file of months x 10.
-        crs, origin, pixel: S2 grid.
+        crs: CRS of the S2 grid.
+        origin: ``(x, y)`` of the S2 grid's upper-left corner, in CRS units.
+        pixel: S2 pixel size in CRS units.
         enmap_crs: Reproject EnMAP into this CRS (another grid) instead of
             writing it on the S2-aligned 30 m grid.
         nodata_box: ``(row0, row1, col0, col1)`` of S2 pixels set to nodata

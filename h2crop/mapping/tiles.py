@@ -19,8 +19,13 @@ import h5py
 import numpy as np
 import torch
 
-from h2crop.constants import (DATA_LISTS_DIR, H5_ATTR_CRS, H5_ATTR_TRANSFORM,
-                              H5_DIR, H5_SUFFIX)
+from h2crop.constants import (
+    DATA_LISTS_DIR,
+    H5_ATTR_CRS,
+    H5_ATTR_TRANSFORM,
+    H5_DIR,
+    H5_SUFFIX,
+)
 from h2crop.datasets.transforms import LoadH2CropH5, PackH2CropInputs
 
 #: Suffix of a prediction file and of its picture.
@@ -38,8 +43,10 @@ def georeference_attrs(path: str) -> Dict[str, object]:
 
 
 def _list_tiles(list_file: str) -> List[str]:
-    """Tiles of a split list: ``<root>/h5_data/<id>.h5`` where ``root`` is
-    the folder above ``data_lists/`` (or the list's folder)."""
+    """Tiles of a split list: ``<root>/h5_data/<id>.h5``.
+
+    ``root`` is the folder above ``data_lists/`` (or the list's folder).
+    """
     with open(list_file) as f:
         ids = [line.strip() for line in f if line.strip()]
     folder = osp.dirname(osp.abspath(list_file))
@@ -86,8 +93,10 @@ def tile_id(path: str) -> str:
 
 
 def load_tile(model: torch.nn.Module, path: str) -> Dict[str, object]:
-    """Read a tile (label optional) through the dataset's load and pack
-    transforms, as the model needs it."""
+    """Read a tile (label optional) as the model needs it.
+
+    The tile goes through the dataset's load and pack transforms.
+    """
     results = dict(h5_path=path, sample_id=tile_id(path),
                    modalities=model.modalities, end_month=model.num_frames,
                    levels=model.levels, require_label=False)

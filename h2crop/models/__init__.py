@@ -9,10 +9,12 @@ from .backbones import EnMAPSpectralSpatialEncoder, S2TemporalSwin
 from .data_preprocessor import H2CropDataPreprocessor
 from .heads import CascadeHeads
 from .necks import FusionDecoder
-from .weights.original import (convert_original_state_dict,
-                              load_original_checkpoint,
-                              to_original_state_dict)
 from .segmentors import H2CropSegmentor
+from .weights.original import (
+                              convert_original_state_dict,
+                              load_original_checkpoint,
+                              to_original_state_dict,
+)
 
 __all__ = [
     'S2TemporalSwin', 'EnMAPSpectralSpatialEncoder', 'H2CropDataPreprocessor',

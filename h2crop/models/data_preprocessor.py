@@ -5,8 +5,15 @@ import torch
 from mmengine.model import BaseDataPreprocessor
 from torch import Tensor
 
-from h2crop.constants import (ENMAP, ENMAP_BANDS, ENMAP_SCALE, MODALITIES,
-                              PRIOR, S2, S2_BANDS)
+from h2crop.constants import (
+    ENMAP,
+    ENMAP_BANDS,
+    ENMAP_SCALE,
+    MODALITIES,
+    PRIOR,
+    S2,
+    S2_BANDS,
+)
 from h2crop.models.band_stats_guard import BandStatsGuard
 from h2crop.models.batch_augments import batch_cutmix, check_cutmix_args
 from h2crop.registry import MODELS
@@ -29,10 +36,11 @@ class H2CropDataPreprocessor(BaseDataPreprocessor):
 
     1. every modality is moved to ``self.device`` (``non_blocking``; samples
        pinned by the dataloader are copied asynchronously) and stacked;
-    2. in training, when ``cutmix`` is set, :func:`~h2crop.models.batch_augments.
-       batch_cutmix` pastes donor squares into S2 (all months), EnMAP (the
-       same square on its 1/3 grid, aligned exactly, see that module),
-       every prior level and every label level, on the raw values;
+    2. in training, when ``cutmix`` is set,
+       :func:`~h2crop.models.batch_augments.batch_cutmix` pastes donor
+       squares into S2 (all months), EnMAP (the same square on its 1/3 grid,
+       aligned exactly, see that module), every prior level and every label
+       level, on the raw values;
     3. S2 and EnMAP become float32 z-scores per band, the priors int64, and
        every data sample's ``gt_sem_seg.data`` int64 on the device.
 

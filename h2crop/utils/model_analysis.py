@@ -10,8 +10,9 @@ FLOP convention: :func:`forward_flops` counts with
 dot-product attention (elementwise ops, norms, softmax and interpolation
 are not counted). Attention runs on PyTorch's math backend while counting,
 so its two matrix products are counted the same on every device and torch
-release (fused CPU kernels are invisible to some releases' counter). This is the convention of the paper's
-"about 1.02 TFLOP per tile" for S2 + EnMAP + prior (June).
+release (fused CPU kernels are invisible to some releases' counter). This
+is the convention of the paper's "about 1.02 TFLOP per tile" for S2 + EnMAP
++ prior (June).
 """
 import copy
 import os.path as osp
@@ -27,8 +28,16 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from h2crop.constants import (ENMAP, ENMAP_BANDS, ENMAP_SCALE, LEVELS, PRIOR,
-                              S2, S2_BANDS, TILE_SIZE)
+from h2crop.constants import (
+    ENMAP,
+    ENMAP_BANDS,
+    ENMAP_SCALE,
+    LEVELS,
+    PRIOR,
+    S2,
+    S2_BANDS,
+    TILE_SIZE,
+)
 from h2crop.engine.experiment import check_option_keys, resolve_experiment
 from h2crop.taxonomy import load_taxonomy
 
@@ -123,7 +132,7 @@ def count_parameters(model: nn.Module) -> Dict[str, object]:
     """
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    per_module: 'OrderedDict[str, int]' = OrderedDict()
+    per_module: OrderedDict[str, int] = OrderedDict()
     for name, child in model.named_children():
         per_module[name] = sum(p.numel() for p in child.parameters())
     own = sum(p.numel() for p in model.parameters(recurse=False))
@@ -162,7 +171,7 @@ def forward_flops(model: nn.Module,
         model.train(was_training)
     counts = counter.get_flop_counts()
     root = type(model).__name__
-    per_module: 'OrderedDict[str, int]' = OrderedDict()
+    per_module: OrderedDict[str, int] = OrderedDict()
     for name, _ in model.named_children():
         per_module[name] = int(sum(counts.get(f'{root}.{name}', {}).values()))
     return int(counter.get_total_flops()), per_module

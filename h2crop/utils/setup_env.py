@@ -31,6 +31,6 @@ def register_all_modules(init_default_scope: bool = True) -> None:
         warnings.warn('The current default scope '
                       f'"{current.scope_name}" is not "h2crop"; '
                       '`register_all_modules` makes a new default scope '
-                      '"h2crop".')
+                      '"h2crop".', stacklevel=2)
         stamp = datetime.datetime.now().strftime('%Y%m%d_%H%M%S%f')
         DefaultScope.get_instance(f'h2crop-{stamp}', scope_name='h2crop')

@@ -1,4 +1,6 @@
-"""Fidelity check of the whole S2 + EnMAP + prior model (``docs/design.md``, "Reference vectors").
+"""Fidelity check of the whole S2 + EnMAP + prior model.
+
+See ``docs/design.md``, "Reference vectors".
 
 ``reference/dualstream`` holds the original implementation's random weights
 at tiny width (``h2crop_tiny_state_dict.npz``, original key layout), its
@@ -17,10 +19,9 @@ import numpy as np
 import torch
 
 from h2crop.constants import ENMAP, LEVELS, PRIOR, S2
-from h2crop.taxonomy import load_taxonomy
-
 from h2crop.models.segmentors.h2crop_segmentor import H2CropSegmentor
 from h2crop.models.weights.original import load_original_checkpoint
+from h2crop.taxonomy import load_taxonomy
 
 from .swin3d import case_encoder_kwargs
 from .utils import find_reference_case_dir
@@ -58,8 +59,11 @@ def case_input_shape(case: Dict[str, object], key: str) -> Tuple[int, ...]:
 
 
 def case_modalities(case: Dict[str, object]) -> Tuple[str, ...]:
-    """Inputs of the case: S2, EnMAP when it has an EnMAP encoder, the
-    prior when its heads take one."""
+    """Inputs of the case.
+
+    S2, EnMAP when the case has an EnMAP encoder, the prior when its heads
+    take one.
+    """
     mods = [S2]
     if case.get('enmap_encoder'):
         mods.append(ENMAP)

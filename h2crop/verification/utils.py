@@ -4,7 +4,9 @@ import os.path as osp
 
 def find_reference_case_dir(reference_dir: str, subdir: str,
                             marker: str) -> str:
-    """Return ``reference_dir`` or ``reference_dir/subdir``, whichever holds
+    """Return the folder holding a reference case.
+
+    That is ``reference_dir`` or ``reference_dir/subdir``, whichever holds
     ``marker`` (a case description file).
 
     Raises:

@@ -7,8 +7,13 @@ from .plots import _palette
 
 
 def level_palette(num_classes: int) -> np.ndarray:
-    """Colours of the classes ``0..num_classes - 1`` of a level (the ones of
-    every h2crop picture); background (0) is black. (N, 3) uint8."""
+    """Colours of the classes ``0..num_classes - 1`` of a level.
+
+    These are the colours of every h2crop picture; background (0) is black.
+
+    Returns:
+        np.ndarray: uint8 (N, 3).
+    """
     return _palette(num_classes)
 
 

@@ -7,12 +7,19 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from h2crop.engine.experiment import resolve_experiment
-
-from h2crop.constants import (DATA_LISTS_DIR, ENMAP, ENMAP_BANDS, H5_DIR,
-                              H5_SUFFIX, S2, S2_BANDS)
+from h2crop.constants import (
+    DATA_LISTS_DIR,
+    ENMAP,
+    ENMAP_BANDS,
+    H5_DIR,
+    H5_SUFFIX,
+    S2,
+    S2_BANDS,
+)
 from h2crop.datasets.band_stats import RunningBandStats, compute_band_stats
 from h2crop.datasets.h5io import H2CropDataError, read_tile
+from h2crop.engine.experiment import resolve_experiment
+
 from .._synthetic import make_tiny_dataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

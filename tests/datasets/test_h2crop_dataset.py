@@ -12,8 +12,16 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from torch.utils.data import DataLoader
 
-from h2crop.constants import (DATA_LISTS_DIR, ENMAP, H5_DIR, H5_SUFFIX,
-                              LEVELS, NUM_CROP_CLASSES, PRIOR, S2)
+from h2crop.constants import (
+    DATA_LISTS_DIR,
+    ENMAP,
+    H5_DIR,
+    H5_SUFFIX,
+    LEVELS,
+    NUM_CROP_CLASSES,
+    PRIOR,
+    S2,
+)
 from h2crop.datasets import H2CropDataError, H2CropDataset
 from h2crop.engine.experiment import resolve_experiment
 from h2crop.registry import DATASETS

@@ -2,7 +2,6 @@
 import os.path as osp
 
 import h5py
-import numpy as np
 import pytest
 
 from h2crop.constants import DATA_LISTS_DIR, H5_DIR, H5_SUFFIX, PRIOR

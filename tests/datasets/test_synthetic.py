@@ -6,13 +6,29 @@ import h5py
 import numpy as np
 import pytest
 
-from h2crop.constants import (DATA_LISTS_DIR, ENMAP, ENMAP_BANDS, H5_DIR,
-                              H5_NAMES, H5_SUFFIX, LEVELS, NUM_CROP_CLASSES,
-                              NUM_MONTHS, PRIOR, S2, S2_BANDS)
+from h2crop.constants import (
+    DATA_LISTS_DIR,
+    ENMAP,
+    ENMAP_BANDS,
+    H5_DIR,
+    H5_NAMES,
+    H5_SUFFIX,
+    LEVELS,
+    NUM_CROP_CLASSES,
+    NUM_MONTHS,
+    PRIOR,
+    S2,
+    S2_BANDS,
+)
 from h2crop.datasets.h5io import LABEL, find_key
-from h2crop.datasets.synthetic import (INFO_FILE, SPLITS, TAXONOMY_FILE,
-                                       _ClassModel, make_synthetic_dataset,
-                                       synthetic_taxonomy)
+from h2crop.datasets.synthetic import (
+    INFO_FILE,
+    SPLITS,
+    TAXONOMY_FILE,
+    _ClassModel,
+    make_synthetic_dataset,
+    synthetic_taxonomy,
+)
 from h2crop.taxonomy import Taxonomy
 
 from .._synthetic import make_tiny_dataset

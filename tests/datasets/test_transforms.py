@@ -10,8 +10,11 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from h2crop.constants import ENMAP, ENMAP_BANDS, PRIOR, S2, S2_BANDS
-from h2crop.datasets.transforms import (GT_KEY, H2CropRandomFlipRotate,
-                                        PackH2CropInputs)
+from h2crop.datasets.transforms import (
+    GT_KEY,
+    H2CropRandomFlipRotate,
+    PackH2CropInputs,
+)
 from h2crop.registry import TRANSFORMS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

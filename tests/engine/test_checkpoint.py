@@ -1,15 +1,20 @@
 """Atomic checkpoints, the trusted loader and exact resume (toy problem)."""
 import os
 import os.path as osp
+import pickle
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.logging import HistoryBuffer
 
-from h2crop.engine import (H2CropRunner, as_trusted, atomic_write_bytes,
-                           load_trusted_checkpoint)
 import h2crop.engine  # noqa: F401  (registers the runner and hook)
+from h2crop.engine import (
+    H2CropRunner,
+    as_trusted,
+    atomic_write_bytes,
+    load_trusted_checkpoint,
+)
 from h2crop.registry import RUNNERS
 
 from .toy import toy_cfg
@@ -20,7 +25,8 @@ def build(cfg: dict) -> H2CropRunner:
 
 
 def final_weights(runner) -> dict:
-    return {k: v.detach().clone() for k, v in runner.model.state_dict().items()}
+    return {k: v.detach().clone()
+            for k, v in runner.model.state_dict().items()}
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):
@@ -37,7 +43,8 @@ def test_trusted_loader_reads_mmengine_objects(tmp_path):
     path = tmp_path / 'ck.pth'
     torch.save({'message_hub': {'buf': HistoryBuffer([1.0, 2.0], [1, 1])},
                 'state_dict': {'w': torch.ones(2)}}, path)
-    with pytest.raises(Exception):  # torch >= 2.6 default refuses it
+    # torch >= 2.6 default (weights_only) refuses it
+    with pytest.raises(pickle.UnpicklingError):
         torch.load(path)
     ckpt = load_trusted_checkpoint(as_trusted(str(path)))
     assert torch.equal(ckpt['state_dict']['w'], torch.ones(2))

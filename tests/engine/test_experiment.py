@@ -5,8 +5,12 @@ import pytest
 from mmengine.config import Config
 
 from h2crop.constants import ENMAP_SCALE, TAXONOMY_FILE
-from h2crop.engine.experiment import (RESOLVED_KEY, ExperimentConfigError,
-                                      check_option_keys, resolve_experiment)
+from h2crop.engine.experiment import (
+    RESOLVED_KEY,
+    ExperimentConfigError,
+    check_option_keys,
+    resolve_experiment,
+)
 from h2crop.engine.runner_builder import prepare_cfg
 
 from .test_runner import _load_tool

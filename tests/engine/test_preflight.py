@@ -5,8 +5,11 @@ import h5py
 import pytest
 
 from h2crop.constants import DATA_LISTS_DIR, H5_DIR, H5_SUFFIX
-from h2crop.engine.preflight import (PreflightError, preflight_problems,
-                                     run_preflight)
+from h2crop.engine.preflight import (
+    PreflightError,
+    preflight_problems,
+    run_preflight,
+)
 from h2crop.engine.runner_builder import build_runner_from_args
 
 from .._synthetic import make_tiny_dataset

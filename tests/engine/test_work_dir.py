@@ -5,8 +5,12 @@ import os.path as osp
 import pytest
 
 from h2crop.engine.runner_builder import prepare_cfg
-from h2crop.engine.work_dir import (WorkDirError, check_work_dir,
-                                    clear_checkpoints, drop_pretrained_init)
+from h2crop.engine.work_dir import (
+    WorkDirError,
+    check_work_dir,
+    clear_checkpoints,
+    drop_pretrained_init,
+)
 
 from .test_runner import _load_tool
 from .tiny_cfg import REPO

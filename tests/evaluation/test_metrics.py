@@ -8,13 +8,17 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import pytest
 import torch
+from mmengine.structures import PixelData
 from mmseg.evaluation import IoUMetric
 from mmseg.structures import SegDataSample
-from mmengine.structures import PixelData
 
 from h2crop.constants import LEVELS
-from h2crop.evaluation import (HIERARCHY_KEY, SUMMARY_METRICS,
-                               HierarchicalSegMetric, class_metrics)
+from h2crop.evaluation import (
+    HIERARCHY_KEY,
+    SUMMARY_METRICS,
+    HierarchicalSegMetric,
+    class_metrics,
+)
 from h2crop.evaluation import report as report_module
 from h2crop.registry import METRICS
 from h2crop.taxonomy import Taxonomy, load_taxonomy

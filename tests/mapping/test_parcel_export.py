@@ -44,7 +44,7 @@ def test_export_holds_every_parcel_with_votes(tmp_path):
     meta, _, _, fields = pyogrio.raw.read(out)
     col = dict(zip(meta['fields'], fields))
     assert list(col['name']) == ['a', 'b', 'c']
-    for k, lv in enumerate(LEVELS):
+    for lv in LEVELS:
         assert list(col[f'{lv}_id'][:2]) == [1, 3]
         assert col[f'{lv}_name'][0] == TAX.level_names(lv)[1]
         assert col[f'{lv}_share'][0] == pytest.approx(0.8)

@@ -9,11 +9,17 @@ import rasterio
 from h2crop.apis import inference_model, init_model
 from h2crop.constants import ENMAP, PRIOR, S2
 from h2crop.mapping import RasterGrid
-from h2crop.mapping.scene import (NODATA, SceneError, SceneInputs,
-                                  SceneMapper, SceneReader, row_strips,
-                                  sidecar_csv_path, split_strips)
-from h2crop.mapping.synthetic_scene import (mosaic_tiles, scene_ids,
-                                            write_scene)
+from h2crop.mapping.scene import (
+    NODATA,
+    SceneError,
+    SceneInputs,
+    SceneMapper,
+    SceneReader,
+    row_strips,
+    sidecar_csv_path,
+    split_strips,
+)
+from h2crop.mapping.synthetic_scene import mosaic_tiles, scene_ids, write_scene
 
 
 @pytest.fixture(scope='module')

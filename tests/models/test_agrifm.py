@@ -8,8 +8,11 @@ import pytest
 import torch
 
 from h2crop.models.backbones.swin3d import S2TemporalSwin
-from h2crop.models.weights import (fold_patch_kernel, load_agrifm_weights,
-                                   map_agrifm_state_dict)
+from h2crop.models.weights import (
+    fold_patch_kernel,
+    load_agrifm_weights,
+    map_agrifm_state_dict,
+)
 from h2crop.registry import MODELS
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

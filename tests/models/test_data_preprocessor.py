@@ -9,10 +9,19 @@ import torch
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from h2crop.constants import (ENMAP, ENMAP_BANDS, ENMAP_SCALE, PRIOR, S2,
-                              S2_BANDS)
-from h2crop.models.batch_augments import (CutMixBox, batch_cutmix,
-                                  sample_cutmix_boxes)
+from h2crop.constants import (
+    ENMAP,
+    ENMAP_BANDS,
+    ENMAP_SCALE,
+    PRIOR,
+    S2,
+    S2_BANDS,
+)
+from h2crop.models.batch_augments import (
+    CutMixBox,
+    batch_cutmix,
+    sample_cutmix_boxes,
+)
 from h2crop.models.data_preprocessor import H2CropDataPreprocessor
 from h2crop.registry import MODELS
 

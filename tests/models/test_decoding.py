@@ -5,10 +5,13 @@ import torch
 
 from h2crop.constants import LEVELS
 from h2crop.datasets.synthetic import synthetic_taxonomy
-from h2crop.models.heads.decoding import (chosen_probability,
-                                          consistent_decode, decode_levels,
-                                          deepest_confident_level,
-                                          taxonomy_paths)
+from h2crop.models.heads.decoding import (
+    chosen_probability,
+    consistent_decode,
+    decode_levels,
+    deepest_confident_level,
+    taxonomy_paths,
+)
 from h2crop.taxonomy import Taxonomy
 
 

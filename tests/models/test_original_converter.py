@@ -9,8 +9,11 @@ import torch
 from mmengine.runner import load_checkpoint
 
 from h2crop.constants import ENMAP, PRIOR, S2
-from h2crop.models import (convert_original_state_dict,
-                           load_original_checkpoint, to_original_state_dict)
+from h2crop.models import (
+    convert_original_state_dict,
+    load_original_checkpoint,
+    to_original_state_dict,
+)
 
 from .tiny_dualstream import build_tiny, make_batch
 
@@ -28,7 +31,8 @@ def _original_checkpoint(model, dead=True):
         en = 'encoders.encoders.EnMAP.'
         state[en + 's_vit.pos_embed'] = torch.zeros(1, 50177, 16)
         state[en + 's_vit.cls_token'] = torch.zeros(1, 1, 16)
-        state[en + 's_vit.patch_embed.proj.weight'] = torch.zeros(16, 218, 1, 1)
+        state[en + 's_vit.patch_embed.proj.weight'] = torch.zeros(
+            16, 218, 1, 1)
         state[en + 'p_vit.norm.bias'] = torch.zeros(16)
         state['encoders.encoders.S2.backbone.layers.0.blocks.0.attn.'
               'relative_position_index'] = torch.zeros(4, 4, dtype=torch.long)

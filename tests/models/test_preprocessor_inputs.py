@@ -3,7 +3,6 @@ band statistics."""
 import logging
 import os.path as osp
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -11,12 +10,21 @@ from mmengine.logging import MMLogger
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from h2crop.constants import (DATA_LISTS_DIR, ENMAP, ENMAP_BANDS, H5_DIR,
-                              H5_SUFFIX, PRIOR, S2, S2_BANDS)
+from h2crop.constants import (
+    DATA_LISTS_DIR,
+    ENMAP,
+    ENMAP_BANDS,
+    H5_DIR,
+    H5_SUFFIX,
+    PRIOR,
+    S2,
+    S2_BANDS,
+)
 from h2crop.datasets.band_stats import compute_band_stats
 from h2crop.datasets.h5io import read_tile
 from h2crop.models.band_stats_guard import BandStatsGuard
 from h2crop.models.data_preprocessor import H2CropDataPreprocessor
+
 from .._synthetic import make_tiny_dataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

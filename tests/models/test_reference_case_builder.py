@@ -6,8 +6,11 @@ import os.path as osp
 import pytest
 
 from h2crop.constants import ENMAP, PRIOR, S2
-from h2crop.verification.dualstream import (build_case_model,
-                                            case_input_shape, case_levels)
+from h2crop.verification.dualstream import (
+    build_case_model,
+    case_input_shape,
+    case_levels,
+)
 from h2crop.verification.swin3d import case_encoder_kwargs
 
 

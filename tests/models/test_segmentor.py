@@ -7,8 +7,7 @@ from h2crop.constants import ENMAP, LEVELS, PRIOR, S2
 from h2crop.models import H2CropSegmentor
 from h2crop.registry import MODELS
 
-from .tiny_dualstream import (TILE, TINY_S2, VARIANTS,
-                              build_tiny, make_batch)
+from .tiny_dualstream import TILE, TINY_S2, VARIANTS, build_tiny, make_batch
 
 #: (modalities, levels, num_frames) whose every parameter must get a grad.
 GRAD_CASES = (

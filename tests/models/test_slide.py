@@ -3,9 +3,13 @@ import pytest
 import torch
 
 from h2crop.constants import ENMAP, PRIOR, S2
-from h2crop.models.segmentors.slide import (edge_weight, slide_accumulate,
-                                            slide_probs, whole_probs,
-                                            window_starts)
+from h2crop.models.segmentors.slide import (
+    edge_weight,
+    slide_accumulate,
+    slide_probs,
+    whole_probs,
+    window_starts,
+)
 
 from .tiny_dualstream import TILE, build_tiny, make_batch
 

@@ -7,11 +7,14 @@ import pytest
 import torch
 from einops import rearrange
 
-from h2crop.models.backbones.swin3d import (PatchMerging3D, S2TemporalSwin,
-                                            _shift_mask,
-                                            derive_downsample_steps,
-                                            effective_window,
-                                            relative_position_index)
+from h2crop.models.backbones.swin3d import (
+    PatchMerging3D,
+    S2TemporalSwin,
+    _shift_mask,
+    derive_downsample_steps,
+    effective_window,
+    relative_position_index,
+)
 from h2crop.registry import MODELS
 
 TINY = dict(in_channels=10, embed_dims=8, depths=(2, 2, 2, 2),
@@ -58,7 +61,8 @@ def test_shapes_per_stage(t, hw):
 
 
 def test_paper_feature_channels():
-    # docs/design.md, fusion decoder: skips (features_list 2, 1, 0) of jun / Aug / Oct / Dec.
+    # docs/design.md, fusion decoder: skips (features_list 2, 1, 0) of
+    # Jun / Aug / Oct / Dec.
     expect = {6: (384, 512, 512, 1024), 8: (512, 512, 512, 1024),
               10: (640, 768, 1024, 1024), 12: (768, 768, 1024, 1024)}
     for t, channels in expect.items():

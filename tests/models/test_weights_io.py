@@ -3,9 +3,13 @@ import numpy as np
 import pytest
 import torch
 
-from h2crop.models.weights.io import (TRUSTED, WEIGHTS_ONLY,
-                                      CheckpointReadError,
-                                      load_checkpoint_file, read_state_dict)
+from h2crop.models.weights.io import (
+    TRUSTED,
+    WEIGHTS_ONLY,
+    CheckpointReadError,
+    load_checkpoint_file,
+    read_state_dict,
+)
 
 
 def _training_checkpoint(path):

@@ -14,8 +14,7 @@ import rasterio
 from h2crop.constants import ENMAP, H5_DIR, PRIOR, S2
 from h2crop.mapping import RasterGrid
 from h2crop.mapping.scene import preview_path, sidecar_csv_path
-from h2crop.mapping.synthetic_scene import (mosaic_tiles, scene_ids,
-                                            write_scene)
+from h2crop.mapping.synthetic_scene import mosaic_tiles, scene_ids, write_scene
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools'))
@@ -111,8 +110,9 @@ def test_georeferenced_tiles_give_geotiffs_and_parcels(tiny_model_files,
     import pyogrio
 
     from h2crop.datasets.converters.convert import convert_region
-    from h2crop.datasets.converters.synthetic_region import \
-        make_synthetic_region
+    from h2crop.datasets.converters.synthetic_region import (
+        make_synthetic_region,
+    )
     from h2crop.mapping.geotiff import read_tile_georeference
     cfg, ckpt, _ = tiny_model_files
     tile = 24

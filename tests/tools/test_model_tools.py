@@ -1,4 +1,7 @@
-"""Tests of the model analysis helpers and CLIs (get_flops, benchmark_model)."""
+"""Tests of the model analysis helpers and CLIs.
+
+Covers get_flops and benchmark_model.
+"""
 import importlib.util
 import json
 import math
@@ -12,10 +15,14 @@ from torch import nn
 
 from h2crop.constants import ENMAP, ENMAP_BANDS, LEVELS, PRIOR, S2, S2_BANDS
 from h2crop.taxonomy import load_taxonomy
-from h2crop.utils.model_analysis import (build_model_from_cfg,
-                                         count_parameters, dummy_data_samples,
-                                         dummy_inputs, forward_flops,
-                                         load_model_config)
+from h2crop.utils.model_analysis import (
+    build_model_from_cfg,
+    count_parameters,
+    dummy_data_samples,
+    dummy_inputs,
+    forward_flops,
+    load_model_config,
+)
 
 from ..conftest import require_shared
 

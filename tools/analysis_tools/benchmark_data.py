@@ -32,13 +32,18 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 from mmengine.config import Config  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
 
-from h2crop.constants import (H5_DIR, H5_SUFFIX, LEVELS,  # noqa: E402
-                              MODALITIES, MONTH_WINDOWS, TILE_SIZE)
+from h2crop.constants import (  # noqa: E402
+    H5_DIR,
+    H5_SUFFIX,
+    LEVELS,
+    MODALITIES,
+    MONTH_WINDOWS,
+    TILE_SIZE,
+)
 from h2crop.datasets import H2CropDataset  # noqa: E402
-from h2crop.models.data_preprocessor import (  # noqa: E402
-    H2CropDataPreprocessor)
 from h2crop.datasets.h2crop_dataset import read_split_list  # noqa: E402
 from h2crop.datasets.synthetic import make_synthetic_dataset  # noqa: E402
+from h2crop.models.data_preprocessor import H2CropDataPreprocessor  # noqa: E402
 
 CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))), 'configs', '_base_')

@@ -1,4 +1,4 @@
-"""Speed and peak memory of streaming scene inference.
+r"""Speed and peak memory of streaming scene inference.
 
 Writes two georeferenced scenes of the same width whose heights differ by
 ``--factor`` (S2 as one file of T x 10 bands, EnMAP on the 30 m grid, a
@@ -9,7 +9,7 @@ scene close to the shorter one's.
 
 Example::
 
-    python tools/analysis_tools/benchmark_inference.py \\
+    python tools/analysis_tools/benchmark_inference.py \
         configs/demo/h2crop_demo_s2_h_p.py --width 384 --height 192
 """
 import argparse
@@ -28,8 +28,7 @@ import numpy as np
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from h2crop.constants import (ENMAP_BANDS, ENMAP_SCALE,  # noqa: E402
-                              NUM_LEVELS, S2_BANDS)
+from h2crop.constants import ENMAP_BANDS, ENMAP_SCALE, NUM_LEVELS, S2_BANDS  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -59,8 +58,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def write_random_scene(folder: str, width: int, height: int, months: int,
                        seed: int = 0) -> List[str]:
-    """S2 (months x 10 bands), EnMAP and prior GeoTIFFs of random values,
-    written in row blocks (no full-scene array in memory)."""
+    """S2 (months x 10 bands), EnMAP and prior GeoTIFFs of random values.
+
+    They are written in row blocks (no full-scene array in memory).
+    """
     import rasterio
     from affine import Affine
     from rasterio.windows import Window
@@ -94,10 +95,10 @@ def write_random_scene(folder: str, width: int, height: int, months: int,
 def child(args: argparse.Namespace) -> None:
     """Map one scene and write pixels/s and peak RSS as JSON."""
     import torch
+    from mmengine.config import DictAction
 
     from h2crop.apis import init_model
     from h2crop.mapping.scene import SceneInputs, SceneMapper
-    from mmengine.config import DictAction
     overrides = {}
     for item in args.cfg_options:
         key, value = item.split('=', 1)

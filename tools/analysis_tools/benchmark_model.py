@@ -38,9 +38,13 @@ import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 from h2crop.constants import TILE_SIZE  # noqa: E402
-from h2crop.utils.model_analysis import (build_model_from_cfg,  # noqa: E402
-                                         count_parameters, dummy_data_samples,
-                                         dummy_inputs, load_model_config)
+from h2crop.utils.model_analysis import (  # noqa: E402
+    build_model_from_cfg,
+    count_parameters,
+    dummy_data_samples,
+    dummy_inputs,
+    load_model_config,
+)
 
 _STATUS = '/proc/self/status'
 _CLEAR_REFS = '/proc/self/clear_refs'

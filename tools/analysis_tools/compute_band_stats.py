@@ -1,4 +1,4 @@
-"""Compute per-band mean / std of S2 and EnMAP over a split of a data root.
+r"""Compute per-band mean / std of S2 and EnMAP over a split of a data root.
 
 One streaming pass with float64 accumulation; writes ``band_stats.json``
 and ``band_stats.py`` (``norm_mean`` / ``norm_std`` and
@@ -6,8 +6,8 @@ and ``band_stats.py`` (``norm_mean`` / ``norm_std`` and
 
 Example::
 
-    python tools/analysis_tools/compute_band_stats.py data/h2crop \\
-        --split train --workers 4 \\
+    python tools/analysis_tools/compute_band_stats.py data/h2crop \
+        --split train --workers 4 \
         --config configs/hyper_benefits/crops_S2_H_P_jun.py
     python tools/train.py work_dirs/band_stats/band_stats.py
 """
@@ -21,8 +21,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
 from h2crop.constants import ENMAP, S2, SPLITS  # noqa: E402
-from h2crop.datasets.band_stats import (compute_band_stats,  # noqa: E402
-                                        write_band_stats)
+from h2crop.datasets.band_stats import compute_band_stats, write_band_stats  # noqa: E402
 from h2crop.datasets.h5io import H2CropDataError  # noqa: E402
 
 

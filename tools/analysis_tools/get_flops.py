@@ -24,9 +24,13 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 from mmengine.config import DictAction  # noqa: E402
 
 from h2crop.constants import TILE_SIZE  # noqa: E402
-from h2crop.utils.model_analysis import (build_model_from_cfg,  # noqa: E402
-                                         count_parameters, dummy_inputs,
-                                         forward_flops, load_model_config)
+from h2crop.utils.model_analysis import (  # noqa: E402
+    build_model_from_cfg,
+    count_parameters,
+    dummy_inputs,
+    forward_flops,
+    load_model_config,
+)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

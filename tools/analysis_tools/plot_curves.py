@@ -63,7 +63,8 @@ def read_scalars(work_dir: str) -> List[dict]:
                 try:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as err:
-                    raise ValueError(f'{path}:{line_no}: not JSON ({err})')
+                    raise ValueError(
+                        f'{path}:{line_no}: not JSON ({err})') from err
     return records
 
 

@@ -14,8 +14,10 @@ or any agreement falls below the minimum.
 import argparse
 import sys
 
-from h2crop.verification.dualstream import (MIN_ARGMAX_AGREEMENT,
-                                                      verify_dualstream_case)
+from h2crop.verification.dualstream import (
+    MIN_ARGMAX_AGREEMENT,
+    verify_dualstream_case,
+)
 from h2crop.verification.swin3d import verify_swin3d_cases
 
 TOLERANCE = 1e-4

@@ -1,14 +1,14 @@
-"""Convert monthly S2 composites, an EnMAP image and parcels into tiles.
+r"""Convert monthly S2 composites, an EnMAP image and parcels into tiles.
 
 Writes OUT/h5_data/<id>.h5 in the H2Crop layout (plus ``parcel_id`` and the
 georeference), OUT/data_lists/{train,val,test}.txt (spatially blocked
 split), OUT/cascade_labels.csv and the reports conversion_report.json,
 unmapped_codes.csv, overlaps.csv and parcels.csv. Example::
 
-    python tools/dataset_converters/rasters2h2crop.py data/myregion \\
-        --s2 s2_m01.tif ... s2_m12.tif --enmap enmap.tif \\
-        --parcels parcels_2023.gpkg --code-column crop_code \\
-        --prior-parcels parcels_2022.gpkg --code-map local2hcat.csv \\
+    python tools/dataset_converters/rasters2h2crop.py data/myregion \
+        --s2 s2_m01.tif ... s2_m12.tif --enmap enmap.tif \
+        --parcels parcels_2023.gpkg --code-column crop_code \
+        --prior-parcels parcels_2022.gpkg --code-map local2hcat.csv \
         --taxonomy cascade_labels.csv --workers 2
 """
 import argparse

@@ -19,8 +19,7 @@ from typing import Sequence
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
-from h2crop.datasets.checker import (SPLITS, check_dataset,  # noqa: E402
-                                     resolve_taxonomy)
+from h2crop.datasets.checker import SPLITS, check_dataset, resolve_taxonomy  # noqa: E402
 from h2crop.taxonomy import TaxonomyError  # noqa: E402
 
 

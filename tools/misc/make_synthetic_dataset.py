@@ -26,10 +26,15 @@ from typing import Sequence
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
-from h2crop.constants import (DATA_LISTS_DIR, H5_DIR,  # noqa: E402
-                              H5_SUFFIX, SPLITS, TAXONOMY_FILE, TILE_SIZE)
-from h2crop.datasets.synthetic import (INFO_FILE,  # noqa: E402
-                                      make_synthetic_dataset)
+from h2crop.constants import (  # noqa: E402
+    DATA_LISTS_DIR,
+    H5_DIR,
+    H5_SUFFIX,
+    SPLITS,
+    TAXONOMY_FILE,
+    TILE_SIZE,
+)
+from h2crop.datasets.synthetic import INFO_FILE, make_synthetic_dataset  # noqa: E402
 
 
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:

@@ -22,8 +22,12 @@ from typing import Dict, List, Optional
 import torch
 
 from h2crop.models.weights.agrifm import (
-    PATCH_BIAS, PATCH_WEIGHT, fold_patch_kernel, map_agrifm_state_dict,
-    read_checkpoint)
+    PATCH_BIAS,
+    PATCH_WEIGHT,
+    fold_patch_kernel,
+    map_agrifm_state_dict,
+    read_checkpoint,
+)
 from h2crop.models.weights.io import CheckpointReadError
 
 
@@ -71,7 +75,7 @@ def _group(key: str) -> str:
 
 def inspect(state: Dict[str, torch.Tensor]) -> None:
     """Print the groups of a state dict and what the mapping keeps."""
-    groups: 'OrderedDict[str, List[str]]' = OrderedDict()
+    groups: OrderedDict[str, List[str]] = OrderedDict()
     for key in state:
         groups.setdefault(_group(key), []).append(key)
     print(f'{len(state)} tensors, '

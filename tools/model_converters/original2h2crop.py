@@ -18,8 +18,10 @@ import sys
 
 import torch
 
-from h2crop.models.weights.original import (convert_original_state_dict,
-                                           read_original_checkpoint)
+from h2crop.models.weights.original import (
+    convert_original_state_dict,
+    read_original_checkpoint,
+)
 
 
 def parse_args() -> argparse.Namespace:

@@ -25,14 +25,34 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.logging import MMLogger
 
-from h2crop.constants import (BACKGROUND_ID, DATA_LISTS_DIR, ENMAP,
-                              H5_ATTR_CRS, H5_ATTR_TRANSFORM, H5_DIR,
-                              H5_SUFFIX, LEVELS, PRIOR, S2, SPLITS,
-                              TAXONOMY_FILE, TILE_SIZE)
+from h2crop.constants import (
+    BACKGROUND_ID,
+    DATA_LISTS_DIR,
+    ENMAP,
+    H5_ATTR_CRS,
+    H5_ATTR_TRANSFORM,
+    H5_DIR,
+    H5_SUFFIX,
+    LEVELS,
+    PRIOR,
+    S2,
+    SPLITS,
+    TAXONOMY_FILE,
+    TILE_SIZE,
+)
 from h2crop.taxonomy import load_taxonomy
+
 from ..h5io import LABEL, PARCEL_ID, write_tile
-from .parcels import (Parcels, find_overlaps, map_codes, rasterize_parcel_ids,
-                      read_code_map, read_parcels, unmapped_rows, write_rows)
+from .parcels import (
+    Parcels,
+    find_overlaps,
+    map_codes,
+    rasterize_parcel_ids,
+    read_code_map,
+    read_parcels,
+    unmapped_rows,
+    write_rows,
+)
 from .rasters import VALID, SceneReader
 from .split import blocked_split
 

@@ -19,11 +19,17 @@ from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
-from h2crop.constants import (ENMAP, ENMAP_BANDS, ENMAP_DTYPE, ENMAP_SCALE,
-                              NUM_MONTHS, S2, S2_BANDS, S2_DTYPE)
-from h2crop.mapping.grid import (RasterGrid, enmap_grid, open_on_grid,
-                                 read_grid)
-
+from h2crop.constants import (
+    ENMAP,
+    ENMAP_BANDS,
+    ENMAP_DTYPE,
+    ENMAP_SCALE,
+    NUM_MONTHS,
+    S2,
+    S2_BANDS,
+    S2_DTYPE,
+)
+from h2crop.mapping.grid import RasterGrid, enmap_grid, open_on_grid, read_grid
 
 #: Key of the valid-pixel mask in :meth:`SceneReader.read_tile`.
 VALID = 'valid'

@@ -32,10 +32,21 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.features import rasterize
 
-from h2crop.constants import (ENMAP_BANDS, ENMAP_DTYPE, ENMAP_SCALE,
-                              NUM_MONTHS, S2_DTYPE)
-from ..synthetic import (_S2_SOIL, _S2_VEG, _ClassModel, synthetic_taxonomy,
-                         write_taxonomy_csv)
+from h2crop.constants import (
+    ENMAP_BANDS,
+    ENMAP_DTYPE,
+    ENMAP_SCALE,
+    NUM_MONTHS,
+    S2_DTYPE,
+)
+
+from ..synthetic import (
+    _S2_SOIL,
+    _S2_VEG,
+    _ClassModel,
+    synthetic_taxonomy,
+    write_taxonomy_csv,
+)
 
 #: CRS of the synthetic region (UTM zone 32N).
 REGION_CRS = 'EPSG:32632'

@@ -22,10 +22,23 @@ from h2crop.registry import METRICS
 from h2crop.taxonomy import Taxonomy, load_taxonomy
 from h2crop.validators import check_levels
 
-from ..functional import (ALL, CHANGED, GT, HIERARCHY_KEY, INTERSECT,
-                          LEVEL_MEAN_METRICS, PRED, SUBSETS, UNCHANGED,
-                          area_counts, class_metrics, nanmean, percent,
-                          subset_key, summary_metrics)
+from ..functional import (
+    ALL,
+    CHANGED,
+    GT,
+    HIERARCHY_KEY,
+    INTERSECT,
+    LEVEL_MEAN_METRICS,
+    PRED,
+    SUBSETS,
+    UNCHANGED,
+    area_counts,
+    class_metrics,
+    nanmean,
+    percent,
+    subset_key,
+    summary_metrics,
+)
 from ..report import log_report, write_report
 
 

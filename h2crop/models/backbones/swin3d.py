@@ -2,10 +2,10 @@
 
 The encoder (``docs/design.md``, "S2 encoder") is a 3-D patch embedding,
 four stages of (shifted) 3-D window attention and a patch merging between
-stages that halves H and W and averages ``Dt`` temporal phases. Module names match the AgriFM
-checkpoint layout (``patch_emd.proj``, ``backbone.layers.{i}.blocks.{j}``,
-``backbone.layers.{i}.downsample``, ``backbone.norm``) so that pretrained
-weights load by name.
+stages that halves H and W and averages ``Dt`` temporal phases. Module
+names match the AgriFM checkpoint layout (``patch_emd.proj``,
+``backbone.layers.{i}.blocks.{j}``, ``backbone.layers.{i}.downsample``,
+``backbone.norm``) so that pretrained weights load by name.
 
 Every (B, C, D, H, W) feature leaves the encoder flattened to (B, C*D, H, W)
 with channel index ``c * D + d``.

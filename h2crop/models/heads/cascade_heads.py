@@ -1,4 +1,7 @@
-"""Cascade of per-level classification heads (``docs/design.md``, "Cascade heads"; H2Crop paper)."""
+"""Cascade of per-level classification heads.
+
+See ``docs/design.md``, "Cascade heads", and the H2Crop paper.
+"""
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -7,9 +10,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
-from h2crop.validators import check_levels
 from h2crop.constants import LEVELS
 from h2crop.registry import MODELS
+from h2crop.validators import check_levels
 
 
 @MODELS.register_module()

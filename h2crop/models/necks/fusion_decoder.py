@@ -1,4 +1,7 @@
-"""Multi-scale fusion decoder of the S2 features (``docs/design.md``, "Fusion decoder"; H2Crop paper)."""
+"""Multi-scale fusion decoder of the S2 features.
+
+See ``docs/design.md``, "Fusion decoder", and the H2Crop paper.
+"""
 from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -42,7 +45,8 @@ class FusionDecoder(BaseModule):
         skip_channels: Channels of ``features_list[0..n-1]`` used as skips,
             shallow to deep (derived from the S2 encoder).
         enmap_channels: Channels of the EnMAP feature, or None without EnMAP.
-        norm_cfg: Norm layer config (``dict(type='SyncBN')`` under DDP).
+        norm_cfg: Norm layer config; default ``dict(type='BN')``
+            (``dict(type='SyncBN')`` under DDP).
         align_corners: Of every bilinear resize.
         init_cfg: mmengine init config.
 
@@ -57,10 +61,12 @@ class FusionDecoder(BaseModule):
                  in_channels: int,
                  skip_channels: Sequence[int],
                  enmap_channels: Optional[int] = None,
-                 norm_cfg: dict = dict(type='BN'),
+                 norm_cfg: Optional[dict] = None,
                  align_corners: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if norm_cfg is None:
+            norm_cfg = dict(type='BN')
         num_steps = len(skip_channels)
         if in_channels % 2**num_steps:
             raise ValueError(f'in_channels {in_channels} must be divisible '

@@ -7,15 +7,24 @@ from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from h2crop.constants import (ENMAP, ENMAP_SCALE, LEVELS, MODALITIES, PRIOR,
-                              S2, TILE_SIZE)
-from h2crop.models.heads.decoding import (DECODERS, chosen_probability,
-                                          decode_levels,
-                                          deepest_confident_level,
-                                          taxonomy_paths)
-from h2crop.validators import check_levels, check_modalities
+from h2crop.constants import (
+    ENMAP,
+    ENMAP_SCALE,
+    LEVELS,
+    PRIOR,
+    S2,
+    TILE_SIZE,
+)
+from h2crop.models.heads.decoding import (
+    DECODERS,
+    chosen_probability,
+    decode_levels,
+    deepest_confident_level,
+    taxonomy_paths,
+)
 from h2crop.registry import MODELS
 from h2crop.taxonomy import load_taxonomy
+from h2crop.validators import check_levels, check_modalities
 
 from .slide import check_window, slide_probs, whole_probs
 
@@ -112,7 +121,8 @@ class H2CropSegmentor(BaseModel):
         _fill(s2_cfg, 'num_frames', self.num_frames, 's2_encoder')
         self.s2_encoder = MODELS.build(s2_cfg)
         if enmap_encoder is not None:
-            self.enmap_encoder = MODELS.build(copy.deepcopy(dict(enmap_encoder)))
+            self.enmap_encoder = MODELS.build(
+                copy.deepcopy(dict(enmap_encoder)))
             enmap_channels = self.enmap_encoder.out_channels
         else:
             self.enmap_encoder = None

@@ -86,8 +86,12 @@ def pad_inputs(inputs: Inputs, pad_h: int, pad_w: int,
 
 
 def pad_to(size: int, minimum: int, multiple: int) -> int:
-    """Padding that makes ``size`` at least ``minimum`` and a multiple of
-    ``multiple``."""
+    """Padding that makes ``size`` at least ``minimum`` and a multiple.
+
+    Returns:
+        int: Pixels to add so that ``size`` becomes at least ``minimum`` and
+        a multiple of ``multiple``.
+    """
     target = max(size, minimum)
     target = -(-target // multiple) * multiple
     return target - size
@@ -95,8 +99,10 @@ def pad_to(size: int, minimum: int, multiple: int) -> int:
 
 def crop_inputs(inputs: Inputs, y: int, x: int, h: int, w: int,
                 scale: int = ENMAP_SCALE) -> Inputs:
-    """The window ``rows y .. y+h, cols x .. x+w`` (S2 pixels) of every
-    modality; EnMAP is cut on its coarse grid."""
+    """The window ``rows y .. y+h, cols x .. x+w`` of every modality.
+
+    The window is given in S2 pixels; EnMAP is cut on its coarse grid.
+    """
     out = {}
     for key, value in inputs.items():
         if key == ENMAP:
@@ -140,8 +146,11 @@ def slide_accumulate(prob_fn: ProbFn, inputs: Inputs,
         batch_size: Windows per call of ``prob_fn`` (each window brings the
             B samples of the input).
         scale: EnMAP scale.
-        acc, wsum: Existing sums to add into (same shapes as returned; a
-            streaming caller's buffers), or None to start from zero.
+        acc: Existing weighted probability sums to add into, level ->
+            float32 (B, N_k + 1, H, W) (a streaming caller's buffers), or
+            None to start from zero.
+        wsum: Existing weight sum to add into, float32 (H, W), or None to
+            start from zero.
 
     Returns:
         ``acc``: level -> float32 (B, N_k + 1, H, W), the sum over windows of
@@ -202,8 +211,10 @@ def slide_probs(prob_fn: ProbFn, inputs: Inputs, crop: Tuple[int, int],
 
 def whole_probs(prob_fn: ProbFn, inputs: Inputs, crop: Tuple[int, int],
                 scale: int = ENMAP_SCALE) -> Dict[str, torch.Tensor]:
-    """Per-level probabilities of one pass over the input, padded to at
-    least ``crop`` (inputs smaller than the model's tile) and cropped back.
+    """Per-level probabilities of one pass over the input.
+
+    The input is padded to at least ``crop`` (inputs smaller than the
+    model's tile) and the result cropped back.
     """
     height, width = inputs[S2].shape[-2:]
     multiple = scale if ENMAP in inputs else 1

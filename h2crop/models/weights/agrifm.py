@@ -1,4 +1,6 @@
-"""AgriFM pretrained weights for :class:`S2TemporalSwin` (``docs/design.md``, "Pretrained weights").
+"""AgriFM pretrained weights for :class:`S2TemporalSwin`.
+
+See ``docs/design.md``, "Pretrained weights".
 
 The released ``AgriFM.pth`` stores ``encoder.S2_patch_emd.*`` (a temporal
 patch kernel of 4, ours is 2), other sensors' patch embeddings
@@ -15,7 +17,6 @@ load completely and applies an explicit patch-kernel policy:
 
 Weights are never downloaded: the user places the file under ``checkpoints/``.
 """
-import os.path as osp
 import re
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple, Union
@@ -25,6 +26,7 @@ import torch.nn as nn
 from mmengine.logging import MMLogger
 
 from h2crop.registry import WEIGHT_INITIALIZERS
+
 from .io import WEIGHTS_ONLY, read_state_dict
 
 PATCH_KERNEL_POLICIES = ('reinit', 'fold')
@@ -322,6 +324,14 @@ class AgriFMInit:
         self.strict_backbone = strict_backbone
 
     def __call__(self, module: nn.Module) -> dict:
+        """Load the checkpoint into ``module``.
+
+        Args:
+            module: :class:`S2TemporalSwin` (or a model holding exactly one).
+
+        Returns:
+            The report of :func:`load_agrifm_weights`.
+        """
         return load_agrifm_weights(
             module, self.checkpoint,
             patch_kernel_policy=self.patch_kernel_policy,
@@ -343,6 +353,7 @@ def load_encoder_state_dict(encoder: nn.Module,
     Args:
         encoder: :class:`S2TemporalSwin` (or a model holding exactly one).
         state: Name -> tensor (or numpy array).
+        logger: Logger (default: the current MMLogger).
 
     Returns:
         The report of :func:`load_mapped_state_dict`.

@@ -17,7 +17,7 @@ explicit trust levels:
 """
 import os.path as osp
 from collections import OrderedDict
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Union
 
 import numpy as np
 import torch
@@ -133,7 +133,7 @@ def unwrap_state_dict(obj: object, source: str) -> 'OrderedDict[str, Tensor]':
     if not isinstance(obj, Mapping) or not obj:
         raise ValueError(f'{source}: expected a (possibly state_dict-wrapped)'
                          f' mapping of tensors, got {type(obj).__name__}')
-    state: 'OrderedDict[str, Tensor]' = OrderedDict()
+    state: OrderedDict[str, Tensor] = OrderedDict()
     for key, value in obj.items():
         if isinstance(value, np.ndarray):
             value = torch.from_numpy(value)

@@ -14,12 +14,10 @@ Each rule is a pair of templates (original, ours) whose ``{name}``
 placeholders match the same text on both sides, so the mapping is a
 bijection and :func:`to_original_state_dict` inverts it exactly.
 """
-import os.path as osp
 import re
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Pattern, Tuple, Union
 
-import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger

@@ -12,15 +12,25 @@ import shapely
 from mmengine.logging import MMLogger
 from rasterio.windows import from_bounds
 
-from h2crop.constants import (DATA_LISTS_DIR, ENMAP_SCALE, H5_DIR, LEVELS,
-                              SPLITS)
+from h2crop.constants import (
+    DATA_LISTS_DIR,
+    ENMAP_SCALE,
+    H5_DIR,
+    LEVELS,
+    SPLITS,
+)
 from h2crop.datasets.checker import check_dataset
 from h2crop.datasets.converters import convert_region
-from h2crop.datasets.converters.convert import (OVERLAPS_FILE, REPORT_FILE,
-                                                UNMAPPED_FILE)
-from h2crop.datasets.converters.split import blocked_split, block_of
+from h2crop.datasets.converters.convert import (
+    OVERLAPS_FILE,
+    REPORT_FILE,
+    UNMAPPED_FILE,
+)
+from h2crop.datasets.converters.split import block_of, blocked_split
 from h2crop.datasets.converters.synthetic_region import (
-    UNMAPPED_CODE, make_synthetic_region)
+    UNMAPPED_CODE,
+    make_synthetic_region,
+)
 from h2crop.datasets.h2crop_dataset import H2CropDataset
 from h2crop.datasets.h5io import LABEL, read_tile
 from h2crop.mapping.geotiff import read_tile_georeference, write_tile_geotiff
@@ -77,7 +87,7 @@ def test_labels_and_priors_equal_the_polygons_classes(region):
     leaf = np.concatenate([[0], raw['leaf']])  # parcel id -> level-4 id
     prior_leaf = np.concatenate([[0], raw['prior_leaf']])
     tiles_of = {}
-    for tile, path, pid, attrs in _tiles(region):
+    for tile, path, pid, _attrs in _tiles(region):
         arrays = read_tile(path, ('s2', 'enmap', 'prior'))
         crs, transform = read_tile_georeference(path)
         rows, cols = np.indices(pid.shape)

@@ -5,11 +5,15 @@ import pytest
 import shapely
 from rasterio.crs import CRS
 
-from h2crop.datasets.converters.parcels import (NO_CODE_MAP_ENTRY,
-                                                NO_TAXONOMY_CLASS,
-                                                ParcelDataError, map_codes,
-                                                read_code_map, read_parcels,
-                                                unmapped_rows)
+from h2crop.datasets.converters.parcels import (
+    NO_CODE_MAP_ENTRY,
+    NO_TAXONOMY_CLASS,
+    ParcelDataError,
+    map_codes,
+    read_code_map,
+    read_parcels,
+    unmapped_rows,
+)
 from h2crop.datasets.synthetic import synthetic_taxonomy
 
 TAX = synthetic_taxonomy(0)

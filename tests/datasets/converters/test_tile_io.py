@@ -5,8 +5,12 @@ import pytest
 
 from h2crop.constants import H5_ATTR_CRS
 from h2crop.datasets.checker import check_tile
-from h2crop.datasets.h5io import (PARCEL_ID, read_tile, tile_has_parcel_ids,
-                                  write_tile)
+from h2crop.datasets.h5io import (
+    PARCEL_ID,
+    read_tile,
+    tile_has_parcel_ids,
+    write_tile,
+)
 from h2crop.datasets.synthetic import synthetic_taxonomy
 
 
