@@ -3,6 +3,7 @@ import glob
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 
@@ -10,7 +11,9 @@ import pytest
 import torch
 import torch.nn as nn
 
+from h2crop.constants import DATA_LISTS_DIR, SPLITS
 from h2crop.engine.buffer_sync import broadcast_buffers
+from h2crop.engine.experiment import resolve_experiment
 
 from .tiny_cfg import REPO, tiny_runner_cfg
 
@@ -36,11 +39,16 @@ def _val_scalars(work_dir: str) -> dict:
 def test_ddp_validation_scores_the_saved_checkpoint(tiny_dataset_96,
                                                     tmp_path):
     work = str(tmp_path / 'ddp')
-    cfg = tiny_runner_cfg(tiny_dataset_96, work)
+    cfg = tiny_runner_cfg(tiny_dataset_96, work, resolve=False)
     # validate on the training tiles: 8 tiles, 4 per rank, so each rank's
     # own BatchNorm statistics would change its half of the predictions
-    cfg.val_dataloader.dataset.ann_file = 'data_lists/train.txt'
-    cfg.test_dataloader.dataset.ann_file = 'data_lists/train.txt'
+    lists = tmp_path / 'lists'
+    lists.mkdir()
+    train = osp.join(tiny_dataset_96, DATA_LISTS_DIR, 'train.txt')
+    for split in SPLITS:
+        shutil.copy(train, lists / f'{split}.txt')
+    cfg.data_lists = str(lists)
+    cfg = resolve_experiment(cfg)
     cfg.custom_imports = dict(imports=['tests.engine.bn_probe'],
                               allow_failed_imports=False)
     cfg.custom_hooks = [dict(type='BufferProbeHook')]
@@ -50,8 +58,8 @@ def test_ddp_validation_scores_the_saved_checkpoint(tiny_dataset_96,
                PYTHON=sys.executable, PYTHONPATH=REPO)
     proc = subprocess.run(
         ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg_file, '2',
-         '--work-dir', work], env=env, capture_output=True, text=True,
-        timeout=600)
+         '--work-dir', work, '--skip-preflight'],
+        env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     validated = _val_scalars(work)
 
@@ -67,7 +75,7 @@ def test_ddp_validation_scores_the_saved_checkpoint(tiny_dataset_96,
 
     single = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'test.py'), cfg_file, ckpt,
-         '--work-dir', str(tmp_path / 't1')],
+         '--work-dir', str(tmp_path / 't1'), '--skip-preflight'],
         env=dict(os.environ, PYTHONPATH=REPO), capture_output=True,
         text=True, timeout=600)
     assert single.returncode == 0, single.stderr[-3000:]
