@@ -49,6 +49,7 @@ from h2crop.models.segmentors.slide import (
 from h2crop.visualization.legend import level_palette
 
 from .grid import RasterGrid, enmap_grid, open_on_grid
+from .styles import level_vrt_path, write_level_vrts
 
 #: Value of every output band where the inputs are missing.
 NODATA = 255
@@ -492,6 +493,8 @@ class SceneMapper:
         _check_output(out_path, overwrite)
         csv_path = sidecar_csv_path(out_path)
         _check_output(csv_path, overwrite)
+        for level in self.levels:
+            _check_output(level_vrt_path(out_path, level), overwrite)
         model = self.model
         with SceneReader(inputs, model.num_frames, model.modalities,
                          self.levels) as reader:
@@ -510,8 +513,11 @@ class SceneMapper:
                     os.remove(tmp)
             grid = reader.grid
         write_class_csv(model, csv_path)
+        vrts = write_level_vrts(
+            out_path, model.levels,
+            [model.taxonomy.level_names(lv) for lv in model.levels])
         return dict(out=out_path, classes_csv=csv_path, width=grid.width,
-                    height=grid.height)
+                    height=grid.height, level_vrts=vrts)
 
 
 def _window_sink(dst):
@@ -608,6 +614,8 @@ def _map_scene_distributed(mapper: SceneMapper, inputs: SceneInputs,
     csv_path = sidecar_csv_path(out_path)
     _check_output(out_path, overwrite)
     _check_output(csv_path, overwrite)
+    for level in mapper.levels:
+        _check_output(level_vrt_path(out_path, level), overwrite)
     model = mapper.model
     parts = [_temp_path(out_path, f'part{r}of{world_size}', False)
              for r in range(world_size)]
@@ -653,8 +661,11 @@ def _map_scene_distributed(mapper: SceneMapper, inputs: SceneInputs,
             if osp.exists(tmp):
                 os.remove(tmp)
         write_class_csv(model, csv_path)
+        vrts = write_level_vrts(
+            out_path, model.levels,
+            [model.taxonomy.level_names(lv) for lv in model.levels])
         return dict(out=out_path, classes_csv=csv_path, width=grid.width,
-                    height=grid.height)
+                    height=grid.height, level_vrts=vrts)
     finally:
         _cleanup_parts(parts, rank)
 

@@ -70,6 +70,18 @@ def test_scene_to_cog(tiny_model_files, tmp_path):
     assert tax.is_consistent(pred)
     assert osp.isfile(sidecar_csv_path(out))
     assert osp.isfile(preview_path(out))
+    # every class band has a paletted view with colours and class names
+    from h2crop.mapping.styles import level_vrt_path
+    from h2crop.visualization.legend import level_palette
+    for band, level in enumerate(('level1', 'level2', 'level3', 'level4'),
+                                 start=1):
+        names = tax.level_names(level)
+        with rasterio.open(level_vrt_path(out, level)) as vrt:
+            assert RasterGrid.from_dataset(vrt).same_as(paths['grid'])
+            assert np.array_equal(vrt.read(1), pred[band - 1])
+            cmap = vrt.colormap(1)
+            assert cmap[3][:3] == tuple(level_palette(len(names))[3])
+            assert vrt.nodata == 255
     with pytest.raises(SystemExit, match='--overwrite'):
         infer.main(args)
     with pytest.raises(SystemExit, match='months'):
