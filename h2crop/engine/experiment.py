@@ -34,11 +34,11 @@ from h2crop.constants import (
     LEVELS,
     MODALITIES,
     NUM_MONTHS,
-    S2,
     SPLITS,
     TAXONOMY_FILE,
     TILE_SIZE,
 )
+from h2crop.validators import check_levels, check_modalities
 
 #: Top-level keys that state an experiment's choices.
 EXPERIMENT_KEYS: Tuple[str, ...] = (
@@ -108,20 +108,13 @@ def check_option_keys(cfg: Config, options: Mapping[str, Any]) -> None:
 
 def _validate(choices: Dict[str, Any]) -> None:
     """Refuse invalid choices, naming the key and what is expected."""
-    mods = choices['modalities']
-    if not isinstance(mods, (list, tuple)) or S2 not in mods or \
-            len(set(mods)) != len(mods) or \
-            any(m not in MODALITIES for m in mods):
-        raise ExperimentConfigError(
-            f'modalities={mods!r}: expected distinct items of {MODALITIES} '
-            f'including {S2!r}')
-    levels = choices['levels']
-    if not isinstance(levels, (list, tuple)) or not levels or \
-            len(set(levels)) != len(levels) or \
-            any(lv not in LEVELS for lv in levels):
-        raise ExperimentConfigError(
-            f'levels={levels!r}: expected a non-empty subset of {LEVELS} '
-            'without repeats')
+    for key, check in (('modalities', check_modalities),
+                       ('levels', check_levels)):
+        try:
+            check(choices[key])
+        except (TypeError, ValueError) as err:
+            raise ExperimentConfigError(f'{key}={choices[key]!r}: {err}') \
+                from None
     for key, low, high in (('end_month', 1, NUM_MONTHS),
                            ('tile_size', 1, None), ('max_epochs', 1, None)):
         value = choices.get(key)

@@ -106,7 +106,7 @@ def test_enmap_modality_without_encoder_is_refused():
 @pytest.mark.parametrize('key,value,message', [
     ('end_month', 13, 'end_month=13'),
     ('tile_size', 50, 'multiple of 3'),
-    ('modalities', ('enmap', ), 'including'),
+    ('modalities', ('enmap', ), 'is required'),
     ('levels', ('level5', ), 'levels='),
     ('max_epochs', 0, 'max_epochs=0'),
 ])

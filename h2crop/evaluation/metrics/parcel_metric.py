@@ -34,6 +34,7 @@ from prettytable import PrettyTable
 from h2crop.constants import BACKGROUND_ID, LEVELS
 from h2crop.registry import METRICS
 from h2crop.taxonomy import Taxonomy, load_taxonomy
+from h2crop.validators import check_levels
 
 from ..functional import class_metrics
 from ..functional import nanmean as _nanmean
@@ -130,10 +131,7 @@ class ParcelMetric(BaseMetric):
         super().__init__(collect_device=collect_device, prefix=prefix,
                          collect_dir=collect_dir)
         if levels is not None:
-            levels = tuple(levels)
-            if not levels or any(lv not in LEVELS for lv in levels):
-                raise ValueError(f'levels {levels}: expected names from '
-                                 f'{LEVELS}')
+            levels = check_levels(levels)
         if beta <= 0:
             raise ValueError(f'beta must be positive, got {beta}')
         self.levels = levels
