@@ -43,7 +43,7 @@ import torch  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 
-from h2crop.constants import ENMAP, ENMAP_SCALE, S2  # noqa: E402
+from h2crop.constants import ENMAP, S2  # noqa: E402
 from h2crop.registry import HOOKS  # noqa: E402
 
 #: Environment variable: kill this process at its n-th checkpoint write.
@@ -115,39 +115,32 @@ def write_config(work_dir: str, data_root: str, epochs: int,
     from h2crop.datasets.band_stats import compute_band_stats
     stats = compute_band_stats(data_root, 'train')
     cfg = Config.fromfile(DEMO_CONFIG)
-    tax = osp.join(data_root, 'cascade_labels.csv')
+    # the experiment's choices, derived everywhere when the run is built
+    cfg.data_root = data_root
+    cfg.end_month = 6
+    cfg.tile_size = size
+    cfg.max_epochs = epochs
+    cfg.norm_mean = {k: stats[k]['mean'] for k in (S2, ENMAP)}
+    cfg.norm_std = {k: stats[k]['std'] for k in (S2, ENMAP)}
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg[name]
         loader.batch_size = 2
         loader.num_workers = 0
         loader.persistent_workers = False
-        loader.dataset.data_root = data_root
-        loader.dataset.taxonomy = tax
-        loader.dataset.end_month = 6
-    cfg.model.taxonomy = tax
-    cfg.model.num_frames = 6
-    cfg.model.data_preprocessor.mean = {k: stats[k]['mean']
-                                        for k in (S2, ENMAP)}
-    cfg.model.data_preprocessor.std = {k: stats[k]['std']
-                                       for k in (S2, ENMAP)}
     cfg.model.s2_encoder.update(embed_dims=8, depths=(1, 1, 1, 1),
                                 num_heads=(1, 1, 2, 2))
     cfg.model.enmap_encoder.update(
-        img_size=size // ENMAP_SCALE,
         spatial_vit=dict(embed_dims=16, num_heads=2, num_layers=1,
                          out_channels=4),
         spectral_vit=dict(pool_size=8, num_heads=2, num_layers=1,
                           out_channels=4),
         out_channels=8)
-    cfg.val_evaluator.taxonomy = tax
-    cfg.test_evaluator.taxonomy = tax
-    cfg.train_cfg.max_epochs = epochs
     cfg.train_cfg.val_interval = 1
     cfg.param_scheduler = [
         dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
              end=2),
         dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=0,
-             end=epochs, convert_to_iter_based=True)
+             convert_to_iter_based=True)
     ]
     cfg.default_hooks.checkpoint.interval = 1
     cfg.default_hooks.logger.interval = 1
