@@ -9,6 +9,7 @@ from .backbones import EnMAPSpectralSpatialEncoder, S2TemporalSwin
 from .data_preprocessor import H2CropDataPreprocessor
 from .heads import CascadeHeads
 from .necks import FusionDecoder
+from .pixel_mlp import PixelMLP
 from .segmentors import H2CropSegmentor
 from .weights.original import (
                               convert_original_state_dict,
@@ -18,7 +19,7 @@ from .weights.original import (
 
 __all__ = [
     'S2TemporalSwin', 'EnMAPSpectralSpatialEncoder', 'H2CropDataPreprocessor',
-    'FusionDecoder', 'CascadeHeads', 'H2CropSegmentor', 'weights',
+    'FusionDecoder', 'CascadeHeads', 'PixelMLP', 'H2CropSegmentor', 'weights',
     'convert_original_state_dict', 'to_original_state_dict',
     'load_original_checkpoint'
 ]

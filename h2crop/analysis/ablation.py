@@ -1,0 +1,377 @@
+"""Train and test a set of experiment variants; write paper-style tables.
+
+A variant is an experiment choice written as ``INPUTS[@END_MONTH][:indep]``:
+
+* ``INPUTS``: ``S2``, ``S2+H`` (EnMAP), ``S2+P`` (prior) or ``S2+H+P``;
+* ``@END_MONTH``: the month window ends with month 1..12 (default: the
+  base config's ``end_month``);
+* ``:indep``: independent heads, the paper's ``configs/independent_heads``
+  idea -- one model per level, each trained with ``levels=(levelK,)``.
+
+Each model is trained by ``tools/train.py`` and tested by ``tools/test.py``
+(the normal Runner, the experiment choices passed as ``--cfg-options``);
+the test metric's JSON file is read back. A per-pixel MLP baseline
+(:mod:`h2crop.analysis.pixel_baseline`) is trained on the same split for
+every input set and window of the variants. The results are written as CSV
+and Markdown tables (per-level mFscore, EnMAP gain per level, changed /
+unchanged pixels) and a bar plot.
+"""
+import csv
+import glob
+import importlib.util
+import json
+import os
+import os.path as osp
+import re
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from h2crop.constants import ENMAP, LEVELS, PRIOR, S2
+from h2crop.engine.experiment import RESOLVED_KEY, resolve_experiment
+
+#: Variant input names and their modalities.
+INPUTS: Dict[str, Tuple[str, ...]] = {
+    'S2': (S2, ),
+    'S2+H': (S2, ENMAP),
+    'S2+P': (S2, PRIOR),
+    'S2+H+P': (S2, ENMAP, PRIOR),
+}
+INDEPENDENT = 'indep'
+#: Prefix of the baseline's rows in the tables.
+BASELINE_PREFIX = 'MLP '
+_VARIANT_RE = re.compile(r'^(?P<inputs>[A-Z0-9+]+)(@(?P<month>\d+))?'
+                         r'(:(?P<heads>[a-z]+))?$')
+_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOLS_DIR = osp.join(_REPO, 'tools')
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One experiment variant.
+
+    Attributes:
+        name: As written by the user (row label of the tables).
+        modalities: Inputs.
+        end_month: Last month of the window, or None for the config's.
+        independent: One model per level instead of the cascade.
+    """
+
+    name: str
+    modalities: Tuple[str, ...]
+    end_month: Optional[int] = None
+    independent: bool = False
+
+    @property
+    def inputs(self) -> str:
+        """The input set's name, e.g. ``'S2+H'``."""
+        return next(k for k, v in INPUTS.items() if v == self.modalities)
+
+    def with_enmap(self) -> 'Variant':
+        """The same variant with EnMAP added to the inputs."""
+        mods = tuple(m for m in INPUTS['S2+H+P']
+                     if m in self.modalities or m == ENMAP)
+        return Variant('', mods, self.end_month, self.independent)
+
+
+
+def parse_variant(text: str) -> Variant:
+    """Parse ``INPUTS[@END_MONTH][:indep]``; see the module docstring.
+
+    Raises:
+        ValueError: Naming the accepted forms.
+    """
+    m = _VARIANT_RE.match(text.strip())
+    if m is None or m['inputs'] not in INPUTS or \
+            (m['heads'] not in (None, INDEPENDENT)) or \
+            (m['month'] is not None and not 1 <= int(m['month']) <= 12):
+        raise ValueError(
+            f'variant {text!r}: expected INPUTS[@END_MONTH][:{INDEPENDENT}] '
+            f'with INPUTS one of {", ".join(INPUTS)} and END_MONTH 1..12, '
+            'e.g. S2+H@6 or S2:indep')
+    month = int(m['month']) if m['month'] is not None else None
+    return Variant(text.strip(), INPUTS[m['inputs']], month,
+                   m['heads'] == INDEPENDENT)
+
+
+def _load_tool(name: str):
+    """The module of ``tools/<name>.py`` (its ``main(argv)``)."""
+    spec = importlib.util.spec_from_file_location(
+        f'h2crop_tool_{name}', osp.join(TOOLS_DIR, f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _options(variant: Variant, levels: Sequence[str], data_root: str,
+             epochs: Optional[int], extra: Sequence[str]) -> List[str]:
+    """``--cfg-options`` items of one model of a variant."""
+    def seq(values):
+        return '[' + ','.join(f"'{v}'" for v in values) + ']'
+    opts = [f'data_root={data_root}',
+            f'modalities={seq(variant.modalities)}',
+            f'levels={seq(levels)}']
+    if variant.end_month is not None:
+        opts.append(f'end_month={variant.end_month}')
+    if epochs is not None:
+        opts.append(f'max_epochs={epochs}')
+    return opts + list(extra)
+
+
+def _checkpoint(work_dir: str) -> str:
+    """The best checkpoint of a run, else its last one."""
+    best = sorted(glob.glob(osp.join(work_dir, 'best_*.pth')),
+                  key=osp.getmtime)
+    if best:
+        return best[-1]
+    with open(osp.join(work_dir, 'last_checkpoint'), encoding='utf-8') as f:
+        return f.read().strip()
+
+
+def _new_json(work_dir: str, before: set) -> dict:
+    found = sorted(set(glob.glob(osp.join(work_dir, 'test_metrics_*.json')))
+                   - before, key=osp.getmtime)
+    if not found:
+        raise RuntimeError(f'{work_dir}: tools/test.py wrote no '
+                           'test_metrics_*.json')
+    with open(found[-1], encoding='utf-8') as f:
+        return json.load(f)['metrics']
+
+
+def train_and_test(config: str, work_dir: str, options: Sequence[str],
+                   overwrite: bool = False) -> Dict[str, float]:
+    """Train one model with tools/train.py, test it with tools/test.py.
+
+    Returns:
+        The test metric dict (percent) read from the written JSON file.
+    """
+    train, test = _load_tool('train'), _load_tool('test')
+    argv = [config, '--work-dir', work_dir]
+    if overwrite:
+        argv.append('--overwrite')
+    train.main(argv + ['--cfg-options'] + list(options))
+    before = set(glob.glob(osp.join(work_dir, 'test_metrics_*.json')))
+    test.main([config, _checkpoint(work_dir), '--work-dir', work_dir,
+               '--cfg-options'] + list(options))
+    return _new_json(work_dir, before)
+
+
+def run_variant(config: str, variant: Variant, work_dir: str,
+                data_root: str, epochs: Optional[int] = None,
+                extra: Sequence[str] = (),
+                overwrite: bool = False) -> Dict[str, float]:
+    """Train and test the model(s) of a variant; metrics in percent."""
+    if not variant.independent:
+        return train_and_test(
+            config, work_dir,
+            _options(variant, LEVELS, data_root, epochs, extra), overwrite)
+    metrics: Dict[str, float] = {}
+    for level in LEVELS:
+        m = train_and_test(
+            config, osp.join(work_dir, level),
+            _options(variant, (level, ), data_root, epochs, extra),
+            overwrite)
+        metrics.update({k: v for k, v in m.items()
+                        if k.startswith(level + '/')})
+    return metrics
+
+
+def run_baseline(config: str, variant: Variant, data_root: str,
+                 extra: Sequence[str] = (), **kwargs) -> Dict[str, float]:
+    """Train and test the per-pixel baseline of a variant's inputs."""
+    from .pixel_baseline import baseline_from_cfg
+    cfg = Config.fromfile(config)
+    cfg.data_root = data_root
+    cfg.modalities = variant.modalities
+    if variant.end_month is not None:
+        cfg.end_month = variant.end_month
+    cfg.merge_from_dict(_parse_extra(extra))
+    cfg = resolve_experiment(cfg)
+    return baseline_from_cfg(cfg, variant.modalities,
+                             cfg[RESOLVED_KEY]['end_month'],
+                             **kwargs).fit().evaluate()
+
+
+def _parse_extra(extra: Sequence[str]) -> dict:
+    """``KEY=VALUE`` items as mmengine's ``--cfg-options`` parses them."""
+    import argparse
+
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--o', nargs='+', action=DictAction, default={})
+    return parser.parse_args(['--o'] + list(extra)).o if extra else {}
+
+
+# ---------------------------------------------------------------- tables
+
+
+def _fmt(value: Optional[float]) -> str:
+    return '' if value is None else f'{value:.2f}'
+
+
+def _write(out_dir: str, stem: str, header: List[str],
+           rows: List[List[str]]) -> Dict[str, str]:
+    """Write a table as ``<stem>.csv`` and ``<stem>.md``."""
+    paths = dict(csv=osp.join(out_dir, stem + '.csv'),
+                 md=osp.join(out_dir, stem + '.md'))
+    with open(paths['csv'], 'w', newline='', encoding='utf-8') as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    with open(paths['md'], 'w', encoding='utf-8') as f:
+        f.write('| ' + ' | '.join(header) + ' |\n')
+        f.write('|' + '---|' * len(header) + '\n')
+        for row in rows:
+            f.write('| ' + ' | '.join(row) + ' |\n')
+    return paths
+
+
+def write_tables(results: Dict[str, Dict[str, float]],
+                 variants: Sequence[Variant],
+                 baselines: Dict[tuple, Dict[str, float]],
+                 out_dir: str) -> Dict[str, str]:
+    """Per-level mFscore, EnMAP gain per level and changed / unchanged.
+
+    Args:
+        results: Metric dict (percent) per variant name.
+        variants: The variants, in table order.
+        baselines: Baseline metric dict per ``(modalities, end_month)``.
+        out_dir: Folder of the files.
+
+    Returns:
+        Written paths by ``<table>_<csv|md>`` and ``plot``.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    rows: List[Tuple[str, Variant, Dict[str, float]]] = []
+    for v in variants:
+        rows.append((v.name, v, results[v.name]))
+    for v in variants:
+        b = baselines.get((v.modalities, v.end_month))
+        name = BASELINE_PREFIX + v.inputs + (
+            f'@{v.end_month}' if v.end_month else '')
+        if b is not None and all(r[0] != name for r in rows):
+            rows.append((name, Variant(name, v.modalities, v.end_month), b))
+    paths: Dict[str, str] = {}
+
+    def level_values(m, infix=''):
+        return [m.get(f'{lv}/{infix}mFscore') for lv in LEVELS]
+
+    header = ['variant'] + [f'{lv} mFscore' for lv in LEVELS] + ['mean']
+    table = []
+    for name, _, m in rows:
+        vals = level_values(m)
+        known = [x for x in vals if x is not None]
+        mean = sum(known) / len(known) if known else None
+        table.append([name] + [_fmt(x) for x in vals] + [_fmt(mean)])
+    for k, p in _write(out_dir, 'per_level', header, table).items():
+        paths[f'per_level_{k}'] = p
+
+    by_key = {(v.modalities, v.end_month, v.independent, n.startswith(
+        BASELINE_PREFIX)): (n, m) for n, v, m in rows}
+    gain = []
+    for (mods, month, indep, base), (name, m) in by_key.items():
+        if ENMAP in mods:
+            continue
+        with_h = Variant('', mods, month, indep).with_enmap()
+        other = by_key.get((with_h.modalities, month, indep, base))
+        if other is None:
+            continue
+        vals = [None if a is None or b is None else b - a for a, b in
+                zip(level_values(m), level_values(other[1]))]
+        gain.append([f'{other[0]} vs {name}'] + [_fmt(x) for x in vals])
+    for k, p in _write(out_dir, 'enmap_gain',
+                       ['comparison'] + [f'{lv} gain' for lv in LEVELS],
+                       gain).items():
+        paths[f'enmap_gain_{k}'] = p
+
+    header = ['variant'] + [f'{lv} {s}' for lv in LEVELS
+                            for s in ('changed', 'unchanged')]
+    table = [[name] + [_fmt(m.get(f'{lv}/{s}/mFscore')) for lv in LEVELS
+                       for s in ('changed', 'unchanged')]
+             for name, _, m in rows]
+    for k, p in _write(out_dir, 'changed_unchanged', header, table).items():
+        paths[f'changed_unchanged_{k}'] = p
+    paths['plot'] = plot_levels(
+        {name: level_values(m) for name, _, m in rows},
+        osp.join(out_dir, 'per_level.png'))
+    return paths
+
+
+def plot_levels(values: Dict[str, List[Optional[float]]],
+                path: str) -> str:
+    """Grouped bars of per-level mFscore per variant."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / max(1, len(values))
+    for i, (name, vals) in enumerate(values.items()):
+        xs = [k + i * width for k in range(len(LEVELS))]
+        ax.bar(xs, [v if v is not None else 0.0 for v in vals], width,
+               label=name)
+    ax.set_xticks([k + 0.4 - width / 2 for k in range(len(LEVELS))])
+    ax.set_xticklabels(LEVELS)
+    ax.set_ylabel('mFscore (%)')
+    ax.legend(fontsize='small', ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def run_ablation(config: str, variants: Sequence[str], data_root: str,
+                 work_dir: str, epochs: Optional[int] = None,
+                 baseline: bool = True, baseline_steps: int = 2000,
+                 extra: Sequence[str] = (),
+                 overwrite: bool = False) -> Dict[str, str]:
+    """Train, test and tabulate every variant (and the pixel baseline).
+
+    Args:
+        config: Base config.
+        variants: Variant strings (see :func:`parse_variant`).
+        data_root: Dataset folder (the ``data_root`` choice).
+        work_dir: One sub-folder per variant; tables written here.
+        epochs: ``max_epochs`` of every model (None: the config's).
+        baseline: Also train the per-pixel baseline.
+        baseline_steps: Adam steps of the baseline.
+        extra: Further ``KEY=VALUE`` config options for every model.
+        overwrite: Replace an earlier ablation in ``work_dir`` (its
+            checkpoints and tables); without it an earlier one is refused.
+
+    Returns:
+        Written table and plot paths.
+
+    Raises:
+        FileExistsError: If ``work_dir`` holds an earlier ablation and
+            ``overwrite`` is not set.
+    """
+    results_file = osp.join(work_dir, 'results.json')
+    if osp.exists(results_file) and not overwrite:
+        raise FileExistsError(
+            f'{work_dir} holds an earlier ablation ({results_file}); pass '
+            '--overwrite to replace it or choose another --work-dir')
+    parsed = [parse_variant(v) for v in variants]
+    names = [v.name for v in parsed]
+    if len(set(names)) != len(names):
+        raise ValueError(f'variants {names}: a variant is listed twice')
+    results: Dict[str, Dict[str, float]] = {}
+    baselines: Dict[tuple, Dict[str, float]] = {}
+    for v in parsed:
+        folder = osp.join(work_dir, re.sub(r'[^A-Za-z0-9]+', '_', v.name))
+        print_log(f'ablation: variant {v.name} in {folder}',
+                  logger='current')
+        results[v.name] = run_variant(config, v, folder, data_root, epochs,
+                                      extra, overwrite)
+        key = (v.modalities, v.end_month)
+        if baseline and key not in baselines:
+            baselines[key] = run_baseline(config, v, data_root, extra,
+                                          steps=baseline_steps)
+    with open(results_file, 'w', encoding='utf-8') as f:
+        json.dump(dict(variants=results,
+                       baselines={f'{BASELINE_PREFIX}{"+".join(k[0])}'
+                                  f'@{k[1]}': m
+                                  for k, m in baselines.items()}), f,
+                  indent=2)
+    return write_tables(results, parsed, baselines, work_dir)

@@ -1,0 +1,66 @@
+r"""Train and test experiment variants; write paper-style tables and a plot.
+
+Variants are ``INPUTS[@END_MONTH][:indep]`` with INPUTS one of ``S2``,
+``S2+H``, ``S2+P``, ``S2+H+P`` (``@6``: January-June window; ``:indep``:
+one model per level). A per-pixel MLP baseline is trained on the same split
+for each input set and window.
+
+Examples::
+
+    python tools/analysis_tools/run_ablation.py \
+        configs/demo/h2crop_demo_s2_h_p.py --data-root data/demo \
+        --variants S2 S2+H S2+P S2+H+P S2:indep --epochs 12 \
+        --work-dir work_dirs/ablation
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
+
+from h2crop.analysis.ablation import run_ablation  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='base config')
+    parser.add_argument('--data-root', required=True,
+                        help='dataset folder (holding h5_data/)')
+    parser.add_argument('--variants', nargs='+', required=True,
+                        help='INPUTS[@END_MONTH][:indep] items, e.g. S2 '
+                        'S2+H S2+H@6 S2:indep')
+    parser.add_argument('--epochs', type=int,
+                        help='max_epochs of every model (default: the '
+                        "config's)")
+    parser.add_argument('--work-dir', default='work_dirs/ablation',
+                        help='one sub-folder per variant; tables here')
+    parser.add_argument('--no-baseline', action='store_true',
+                        help='skip the per-pixel MLP baseline')
+    parser.add_argument('--baseline-steps', type=int, default=2000,
+                        help='Adam steps of the per-pixel baseline')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an earlier ablation in --work-dir')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        metavar='KEY=VALUE',
+                        help='further config options for every model')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    try:
+        paths = run_ablation(
+            args.config, args.variants, args.data_root, args.work_dir,
+            epochs=args.epochs, baseline=not args.no_baseline,
+            baseline_steps=args.baseline_steps, extra=args.cfg_options,
+            overwrite=args.overwrite)
+    except (ValueError, FileExistsError) as err:
+        raise SystemExit(f'error: {err}') from err
+    with open(paths['per_level_md'], encoding='utf-8') as f:
+        print(f.read())
+    print('\n'.join(f'{k}: {v}' for k, v in sorted(paths.items())))
+
+
+if __name__ == '__main__':
+    main()
