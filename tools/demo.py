@@ -199,14 +199,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     if failed:
         raise SystemExit(f'[demo] the model did not clearly beat the '
                          f'majority class on {failed}')
-    map_scene(args, best, opts)
+    map_scene(args, config, best, opts)
 
 
-def map_scene(args: argparse.Namespace, checkpoint: str,
+def map_scene(args: argparse.Namespace, config: str, checkpoint: str,
               opts: List[str]) -> None:
     """Map a georeferenced scene made of test tiles.
 
-    The map is checked on the labels.
+    ``config`` is the config the model was trained with (its band
+    statistics normalise the scene as they did the training tiles). The map
+    is checked on the labels.
     """
     import rasterio
 
@@ -223,7 +225,7 @@ def map_scene(args: argparse.Namespace, checkpoint: str,
     height, width = rows * args.size - 17, cols * args.size - 29
     paths = write_scene(osp.join(folder, 'inputs'), mosaic, height, width)
     out = osp.join(folder, 'map.tif')
-    run([sys.executable, 'tools/infer.py', args.config, checkpoint,
+    run([sys.executable, 'tools/infer.py', config, checkpoint,
          '--s2', *paths['s2'], '--enmap', paths['enmap'], '--prior',
          paths['prior'], '--out', out, '--show', '--overwrite',
          '--cfg-options', *opts])
