@@ -157,9 +157,12 @@ def prepare_cfg(args: argparse.Namespace, mode: str) -> Config:
             cfg.test_evaluator, list) else [cfg.test_evaluator]
         if cfg.get('parcel_metric', True):
             evaluators = add_parcel_metric(cfg, evaluators)
+        # metric files go to this run's work dir; a config dumped by an
+        # earlier run carries that run's folder, which --work-dir replaces
+        explicit = bool(getattr(args, 'work_dir', None))
         for ev in evaluators:
-            if isinstance(ev, (dict, ConfigDict)) and ev.get(
-                    'output_dir') is None:
+            if isinstance(ev, (dict, ConfigDict)) and (
+                    explicit or ev.get('output_dir') is None):
                 ev['output_dir'] = cfg.work_dir
         if len(evaluators) > 1:
             cfg.test_evaluator = evaluators
