@@ -1,4 +1,4 @@
-# The paper's dual-stream model (SPEC §4): Video-Swin S2 encoder initialised
+# The paper's dual-stream model (docs/design.md, model): Video-Swin S2 encoder initialised
 # from AgriFM, EnMAP spectral-spatial encoder, fusion decoder and four
 # cascaded level heads. Inputs (modalities), window (num_frames), levels,
 # taxonomy, the band statistics and the EnMAP encoder's presence and img_size

@@ -1,4 +1,4 @@
-# Paper recipe (SPEC §7): AdamW 6e-5, wd 5e-4; linear warm-up from 0.01x over
+# Paper recipe (docs/design.md, training recipe): AdamW 6e-5, wd 5e-4; linear warm-up from 0.01x over
 # 1,000 iterations, then cosine to 6e-6 per iteration; 100 epochs, validation
 # every epoch, best checkpoint by the mean F-score over the levels.
 max_epochs = 100
