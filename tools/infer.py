@@ -87,14 +87,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='replace existing outputs')
     parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1')
     parser.add_argument('--amp', action='store_true',
-                        help='bfloat16 autocast')
-    parser.add_argument('--batch-size', type=int, default=4,
-                        help='windows per forward pass (scenes)')
+                        help='bfloat16 autocast (scenes)')
+    parser.add_argument('--batch-size', type=int,
+                        help='windows per forward pass: sets '
+                        'model.test_cfg.batch_size (default: the config\'s, '
+                        '1 unless set)')
     parser.add_argument('--no-progress', action='store_true',
                         help='no progress bar')
     parse_cfg_options(parser)
     args = finish_args(parser.parse_args(argv))
     if args.h5 is not None:
+        if args.amp:
+            parser.error('--amp belongs to scene mode (--s2); tiles are '
+                         'mapped in float32')
         for flag in ('enmap', 'prior', 'enmap_bands'):
             if getattr(args, flag) is not None:
                 parser.error(f'--{flag.replace("_", "-")} belongs to scene '
@@ -103,8 +108,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error('--enmap-bands needs --enmap')
     if args.parcels_out is not None and args.parcels is None:
         parser.error('--parcels-out needs --parcels')
-    if args.batch_size < 1:
-        parser.error('--batch-size must be >= 1')
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            parser.error('--batch-size must be >= 1')
+        key = 'model.test_cfg.batch_size'
+        options = dict(args.cfg_options or {})
+        if options.get(key, args.batch_size) != args.batch_size:
+            parser.error(f'--batch-size {args.batch_size} contradicts '
+                         f'--cfg-options {key}={options[key]}; give one')
+        options[key] = args.batch_size
+        args.cfg_options = options
     return args
 
 
@@ -165,9 +178,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         parcels_out = args.parcels_out or (
             osp.join(args.out, PARCELS_IN_FOLDER) if args.h5 is not None
             else osp.splitext(args.out)[0] + PARCELS_SUFFIX)
-        if osp.exists(parcels_out) and not args.overwrite:
-            raise SystemExit(f'error: {parcels_out} exists; pass '
-                             '--overwrite to replace it')
+        for path in [parcels_out] + ([osp.join(args.out, MOSAIC_IN_FOLDER)]
+                                     if args.h5 is not None else []):
+            if osp.exists(path) and not args.overwrite:
+                raise SystemExit(f'error: {path} exists; pass '
+                                 '--overwrite to replace it')
         if not osp.isfile(args.parcels):
             raise SystemExit(f'error: --parcels {args.parcels} not found')
 
@@ -211,8 +226,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                              '--overwrite to replace it')
         inputs = SceneInputs(args.s2, args.enmap, args.prior,
                              args.enmap_bands)
-        mapper = SceneMapper(model, batch_size=args.batch_size,
-                             amp=args.amp, progress=progress)
+        mapper = SceneMapper(model, amp=args.amp, progress=progress)
         try:
             if world == 1:
                 info = mapper.map_scene(inputs, args.out, args.overwrite)

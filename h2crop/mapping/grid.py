@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterator, List, Union
 
+import numpy as np
 import rasterio
 from affine import Affine
 from mmengine.logging import MMLogger
@@ -145,6 +146,19 @@ def enmap_grid(s2_grid: RasterGrid, scale: int = ENMAP_SCALE) -> RasterGrid:
                       height=-(-s2_grid.height // scale))
 
 
+def fill_value(dtype: str) -> float:
+    """Nodata sentinel for a raster data type without a nodata value.
+
+    NaN for floats, the minimum of signed and the maximum of unsigned
+    integers (e.g. -32768 for int16, 255 for uint8).
+    """
+    kind = np.dtype(dtype)
+    if np.issubdtype(kind, np.floating):
+        return float('nan')
+    info = np.iinfo(kind)
+    return float(info.min if info.min < 0 else info.max)
+
+
 @contextlib.contextmanager
 def open_on_grid(path: str,
                  grid: RasterGrid,
@@ -176,8 +190,12 @@ def open_on_grid(path: str,
         MMLogger.get_current_instance().warning(
             f'{name} {path} is not on the target grid ({"; ".join(diffs)}); '
             f'resampling it on the fly ({resampling.name})')
-        extra = {} if src.nodata is None else dict(src_nodata=src.nodata,
-                                                    nodata=src.nodata)
+        # pixels the file does not cover must read as nodata: a file
+        # without one gets a sentinel its data type cannot hold as a
+        # reflectance / class id (NaN, the int minimum or uint maximum)
+        extra = dict(src_nodata=src.nodata, nodata=src.nodata) \
+            if src.nodata is not None else \
+            dict(nodata=fill_value(src.dtypes[0]))
         with WarpedVRT(src, crs=grid.crs, transform=grid.transform,
                        width=grid.width, height=grid.height,
                        resampling=resampling, **extra) as vrt:

@@ -355,15 +355,23 @@ class SceneMapper:
 
     Args:
         model: A segmentor from :func:`h2crop.apis.init_model`.
-        batch_size: Windows per forward pass.
+        batch_size: Windows per forward pass; None takes the model's
+            ``test_cfg['batch_size']``.
         amp: bfloat16 autocast (CUDA or CPU).
         progress: Draw a progress bar (strips) on the terminal.
     """
 
-    def __init__(self, model: torch.nn.Module, batch_size: int = 4,
+    def __init__(self, model: torch.nn.Module,
+                 batch_size: Optional[int] = None,
                  amp: bool = False, progress: bool = False) -> None:
         self.model = model
-        self.batch_size = int(batch_size)
+        self.batch_size = int(batch_size if batch_size is not None else
+                              model.test_cfg['batch_size'])
+        # the band-statistics check watches training batches; scene strips
+        # hold padding and nodata before they are masked
+        guard = getattr(model.data_preprocessor, 'stats_guard', None)
+        if guard is not None:
+            guard.done = True
         self.amp = bool(amp)
         self.progress = progress
         self.device = next(model.parameters()).device

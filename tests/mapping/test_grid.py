@@ -106,3 +106,17 @@ def test_open_on_grid_origin_shift_is_warped(tmp_path):
     with rasterio.open(path) as ds:
         assert 'origin' in ' '.join(
             coarse.differences(RasterGrid.from_dataset(ds)))
+
+
+def test_pixels_outside_a_file_without_nodata_read_as_nodata(tmp_path):
+    # an int16 file without a nodata value that covers only the left half
+    # of the target grid: the uncovered half must not read as valid zeros
+    target = s2_grid(40, 30, pixel=30.0)
+    half = RasterGrid(target.crs, target.transform, 20, 30)
+    data = np.full((2, 30, 20), 7, dtype=np.int16)
+    path = write_raster(str(tmp_path / 'half.tif'), data, half)
+    with open_on_grid(path, target, Resampling.nearest, 'EnMAP') as src:
+        assert src.nodata == -32768
+        out = src.read()
+    assert (out[:, :, :19] == 7).all()
+    assert (out[:, :, 21:] == -32768).all()

@@ -157,3 +157,16 @@ def test_georeferenced_tiles_give_geotiffs_and_parcels(tiny_model_files,
     assert {'level1_id', 'level4_name', 'level4_share'} <= set(fields)
     with pytest.raises(SystemExit, match='--overwrite'):
         infer.main(args)
+
+
+def test_batch_size_sets_the_model_option_and_amp_is_for_scenes():
+    args = infer.parse_args(['c.py', 'k.pth', '--s2', 'a.tif', '--out',
+                             'm.tif', '--batch-size', '3'])
+    assert args.cfg_options['model.test_cfg.batch_size'] == 3
+    with pytest.raises(SystemExit):
+        infer.parse_args(['c.py', 'k.pth', '--s2', 'a.tif', '--out', 'm.tif',
+                          '--batch-size', '3', '--cfg-options',
+                          'model.test_cfg.batch_size=2'])
+    with pytest.raises(SystemExit):
+        infer.parse_args(['c.py', 'k.pth', '--h5', 'tiles', '--out', 'o',
+                          '--amp'])
