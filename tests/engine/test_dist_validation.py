@@ -15,6 +15,7 @@ from h2crop.constants import DATA_LISTS_DIR, SPLITS
 from h2crop.engine.buffer_sync import broadcast_buffers
 from h2crop.engine.experiment import resolve_experiment
 
+from .._ports import free_port
 from .tiny_cfg import REPO, tiny_runner_cfg
 
 
@@ -54,7 +55,7 @@ def test_ddp_validation_scores_the_saved_checkpoint(tiny_dataset_96,
     cfg.custom_hooks = [dict(type='BufferProbeHook')]
     cfg_file = str(tmp_path / 'cfg.py')
     cfg.dump(cfg_file)
-    env = dict(os.environ, OMP_NUM_THREADS='1', PORT='29631',
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(free_port()),
                PYTHON=sys.executable, PYTHONPATH=REPO)
     proc = subprocess.run(
         ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg_file, '2',

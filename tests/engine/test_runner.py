@@ -14,6 +14,7 @@ from h2crop.engine.runner_builder import build_runner_from_args
 from h2crop.registry import RUNNERS
 from h2crop.utils import register_all_modules
 
+from .._ports import free_port
 from .tiny_cfg import REPO, tiny_runner_cfg
 
 register_all_modules(init_default_scope=False)
@@ -153,11 +154,11 @@ def test_cpu_ddp_train_and_test_match_single_process(tiny_dataset_96,
     cfg.dump(cfg_file)
 
     _dist('dist_train.sh', cfg_file, '2', '--work-dir', str(tmp_path / 'ddp'),
-          port=29611)
+          port=free_port())
     ckpt = osp.join(str(tmp_path / 'ddp'), 'epoch_1.pth')
     assert osp.isfile(ckpt)
     _dist('dist_test.sh', cfg_file, ckpt, '2', '--work-dir',
-          str(tmp_path / 't2'), port=29612)
+          str(tmp_path / 't2'), port=free_port())
     env = dict(os.environ, PYTHONPATH=REPO)
     single = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'test.py'), cfg_file, ckpt,

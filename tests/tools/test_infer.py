@@ -16,6 +16,8 @@ from h2crop.mapping import RasterGrid
 from h2crop.mapping.scene import preview_path, sidecar_csv_path
 from h2crop.mapping.synthetic_scene import mosaic_tiles, scene_ids, write_scene
 
+from .._ports import free_port
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools'))
 import infer  # noqa: E402
@@ -106,7 +108,7 @@ def test_two_processes_give_the_same_map(tiny_model_files,
     torchrun = osp.join(osp.dirname(sys.executable), 'torchrun')
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
     proc = subprocess.run(
-        [torchrun, '--nproc_per_node', '2', '--master_port', '29531',
+        [torchrun, '--nproc_per_node', '2', '--master_port', str(free_port()),
          osp.join(REPO, 'tools', 'infer.py'), *common, '--out', two,
          '--launcher', 'pytorch'], env=env, capture_output=True, text=True,
         timeout=600)
