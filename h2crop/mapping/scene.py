@@ -188,11 +188,7 @@ class SceneReader:
                              for b in range(S2_BANDS)]
 
         self.enmap = None
-        if (ENMAP in self.modalities) != (self.inputs.enmap is not None):
-            need = ENMAP in self.modalities
-            raise SceneError(
-                'the model uses EnMAP: give --enmap' if need else
-                'the model was built without EnMAP; leave --enmap out')
+        self._check_given(ENMAP, self.inputs.enmap, 'EnMAP', '--enmap')
         if self.inputs.enmap is not None:
             self.enmap_grid = enmap_grid(self.grid)
             self.enmap = self._stack.enter_context(open_on_grid(
@@ -216,11 +212,7 @@ class SceneReader:
             self.enmap_bands = bands
 
         self.prior = None
-        if (PRIOR in self.modalities) != (self.inputs.prior is not None):
-            need = PRIOR in self.modalities
-            raise SceneError(
-                'the model uses the prior: give --prior' if need else
-                'the model was built without the prior; leave --prior out')
+        self._check_given(PRIOR, self.inputs.prior, 'the prior', '--prior')
         if self.inputs.prior is not None:
             self.prior = self._stack.enter_context(open_on_grid(
                 self.inputs.prior, self.grid, Resampling.nearest, 'prior'))
@@ -231,6 +223,16 @@ class SceneReader:
             self.prior_bands = [LEVELS.index(lv) + 1 for lv in self.levels]
 
     # ------------------------------------------------------------ reading
+    def _check_given(self, modality: str, path: Optional[str], what: str,
+                     flag: str) -> None:
+        """Refuse an input the model lacks, or a missing one it uses."""
+        if (modality in self.modalities) == (path is not None):
+            return
+        if path is None:
+            raise SceneError(f'the model uses {what}: give {flag}')
+        raise SceneError(f'the model was built without {what}; leave {flag} '
+                         'out')
+
     def read_strip(self, row: int, rows: int, width: int
                    ) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]:
         """Read ``rows`` rows from ``row`` on, padded to ``width`` columns.

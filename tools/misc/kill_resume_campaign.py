@@ -113,6 +113,7 @@ def write_config(work_dir: str, data_root: str, epochs: int,
                  size: int) -> str:
     """Tiny version of the demo config on the campaign's data."""
     from h2crop.datasets.band_stats import compute_band_stats
+    from h2crop.utils.tiny import shrink_to_tiny
     stats = compute_band_stats(data_root, 'train')
     cfg = Config.fromfile(DEMO_CONFIG)
     # the experiment's choices, derived everywhere when the run is built
@@ -122,28 +123,7 @@ def write_config(work_dir: str, data_root: str, epochs: int,
     cfg.max_epochs = epochs
     cfg.norm_mean = {k: stats[k]['mean'] for k in (S2, ENMAP)}
     cfg.norm_std = {k: stats[k]['std'] for k in (S2, ENMAP)}
-    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg[name]
-        loader.batch_size = 2
-        loader.num_workers = 0
-        loader.persistent_workers = False
-    cfg.model.s2_encoder.update(embed_dims=8, depths=(1, 1, 1, 1),
-                                num_heads=(1, 1, 2, 2))
-    cfg.model.enmap_encoder.update(
-        spatial_vit=dict(embed_dims=16, num_heads=2, num_layers=1,
-                         out_channels=4),
-        spectral_vit=dict(pool_size=8, num_heads=2, num_layers=1,
-                          out_channels=4),
-        out_channels=8)
-    cfg.train_cfg.val_interval = 1
-    cfg.param_scheduler = [
-        dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
-             end=2),
-        dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=0,
-             convert_to_iter_based=True)
-    ]
-    cfg.default_hooks.checkpoint.interval = 1
-    cfg.default_hooks.logger.interval = 1
+    shrink_to_tiny(cfg)
     cfg.custom_imports = dict(imports=['kill_resume_campaign'],
                               allow_failed_imports=False)
     cfg.custom_hooks = [dict(type='KillInCheckpointWriteHook')]
