@@ -28,6 +28,25 @@ CONFIDENCE_SUFFIX = '_confidence'
 PRED_DTYPE = 'uint8'
 
 
+def confidence_percent(confidence):
+    """Probabilities in [0, 1] as uint8 percent (rounded, clipped).
+
+    The one conversion of every written confidence (tile H5, tile GeoTIFF,
+    scene COG).
+
+    Args:
+        confidence: NumPy array or torch tensor of any shape.
+
+    Returns:
+        The same kind of array, dtype uint8, values 0..100.
+    """
+    if isinstance(confidence, np.ndarray):
+        pct = np.rint(confidence.astype(np.float64) * 100)
+        return np.clip(pct, 0, 100).astype(np.uint8)
+    import torch
+    return (confidence * 100).round().clamp(0, 100).to(torch.uint8)
+
+
 def confidence_band(level: str) -> str:
     """Description of the confidence band of a level."""
     return level + CONFIDENCE_SUFFIX
@@ -103,9 +122,7 @@ def write_tile_geotiff(pred: np.ndarray,
     bands = [pred.astype(PRED_DTYPE)]
     names = list(levels)
     if confidence is not None:
-        pct = np.clip(np.rint(np.asarray(confidence, np.float64) * 100), 0,
-                      100)
-        bands.append(pct.astype(PRED_DTYPE))
+        bands.append(confidence_percent(np.asarray(confidence)))
         names += [confidence_band(lv) for lv in levels]
     data = np.concatenate(bands)  # (L or 2L, H, W)
     with rasterio.open(out_path, 'w', driver='GTiff', width=pred.shape[2],

@@ -48,6 +48,7 @@ from h2crop.models.segmentors.slide import (
 )
 from h2crop.visualization.legend import level_palette
 
+from .geotiff import confidence_percent
 from .grid import RasterGrid, enmap_grid, open_on_grid
 from .styles import level_vrt_path, write_level_vrts
 
@@ -456,8 +457,7 @@ class SceneMapper:
         """Output bands of finished rows: (2L + 1, rows, W) uint8."""
         dec = self.model.decode_probs(probs)
         pred = dec['pred'][0, :, :, :width].to(torch.uint8)  # (L, rows, W)
-        conf = (dec['confidence'][0, :, :, :width] * 100).round().to(
-            torch.uint8)
+        conf = confidence_percent(dec['confidence'][0, :, :, :width])
         deep = dec['deepest'][0, :, :width].unsqueeze(0)  # (1, rows, W)
         bands = torch.cat([pred, conf, deep]).cpu().numpy()
         bands[:, ~valid[:, :width]] = NODATA

@@ -26,21 +26,21 @@ def level_vrt_path(map_path: str, level: str) -> str:
     return f'{osp.splitext(map_path)[0]}_{level}.vrt'
 
 
-def _vrt_xml(map_path: str, vrt_path: str, band: int,
+def _vrt_xml(map_path: str, src, vrt_path: str, band: int,
              names: Sequence[str], colours: np.ndarray) -> str:
     """VRT document of band ``band`` of ``map_path`` with a colour table.
 
     Args:
         map_path: The prediction map (GeoTIFF / COG).
+        src: The open map (size, CRS and transform are read from it).
         vrt_path: Where the VRT will be written (sources are relative).
         band: 1-based band of the level in ``map_path``.
         names: Class names of the level, id order.
         colours: uint8 (N, 3) colours of the classes.
     """
-    with rasterio.open(map_path) as src:
-        width, height = src.width, src.height
-        wkt = src.crs.to_wkt() if src.crs else ''
-        gt = src.transform.to_gdal()
+    width, height = src.width, src.height
+    wkt = src.crs.to_wkt() if src.crs else ''
+    gt = src.transform.to_gdal()
     source = osp.relpath(osp.abspath(map_path),
                          osp.dirname(osp.abspath(vrt_path)))
     entries = []
@@ -91,12 +91,13 @@ def write_level_vrts(map_path: str, levels: Sequence[str],
         The VRT paths, one per level.
     """
     paths = []
-    for band, (level, names) in enumerate(zip(levels, class_names),
-                                          start=1):
-        path = level_vrt_path(map_path, level)
-        xml = _vrt_xml(map_path, path, band, names,
-                       level_palette(len(names)))
-        with open(path, 'w', encoding='utf-8') as f:
-            f.write(xml)
-        paths.append(path)
+    with rasterio.open(map_path) as src:
+        for band, (level, names) in enumerate(zip(levels, class_names),
+                                              start=1):
+            path = level_vrt_path(map_path, level)
+            xml = _vrt_xml(map_path, src, path, band, names,
+                           level_palette(len(names)))
+            with open(path, 'w', encoding='utf-8') as f:
+                f.write(xml)
+            paths.append(path)
     return paths

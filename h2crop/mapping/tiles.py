@@ -27,6 +27,7 @@ from h2crop.constants import (
     H5_SUFFIX,
 )
 from h2crop.datasets.transforms import LoadH2CropH5, PackH2CropInputs
+from h2crop.mapping.geotiff import confidence_percent, write_tile_geotiff
 
 #: Suffix of a prediction file and of its picture.
 PRED_SUFFIX = '_pred.h5'
@@ -117,7 +118,7 @@ def write_prediction(path: str, result: Dict[str, object],
     with h5py.File(tmp, 'w') as h5:
         opts = dict(compression='gzip', compression_opts=4)
         h5.create_dataset('pred', data=result['pred'], **opts)
-        conf = np.round(result['confidence'] * 100).astype(np.uint8)
+        conf = confidence_percent(np.asarray(result['confidence']))
         h5.create_dataset('confidence', data=conf, **opts)
         h5.create_dataset('deepest_confident_level',
                           data=result['deepest_level'], **opts)
@@ -146,8 +147,6 @@ def map_tiles(model: torch.nn.Module, tiles: Sequence[str], out_dir: str,
         FileExistsError: When an output exists and ``overwrite`` is False
             (checked for all tiles before any is written).
     """
-    from h2crop.mapping.geotiff import write_tile_geotiff
-
     os.makedirs(out_dir, exist_ok=True)
     ids = [tile_id(t) for t in tiles]
     dupes = sorted({i for i in ids if ids.count(i) > 1})

@@ -125,12 +125,14 @@ class H2CropDataPreprocessor(BaseDataPreprocessor):
             check_cutmix_args(**self.cutmix)
 
     def _to_batch(self, key: str, value: Union[Tensor, Sequence[Tensor]],
-                  sample_ids: List[str]) -> Tensor:
+                  sample_ids: List[str], will_paste: bool = False) -> Tensor:
         """Move one modality to the device and stack it to (B, ...).
 
-        The result never shares memory with a caller's tensor: a batched
-        tensor already on the device is cloned, so CutMix can paste into
-        the result without touching the caller's data.
+        With ``will_paste`` (CutMix follows) the result never shares memory
+        with a caller's tensor: a batched tensor already on the device is
+        cloned, so CutMix pastes without touching the caller's data. Without
+        it nothing writes into the result (z-scores go to their own buffer),
+        so no copy is made.
         """
         dims = _SAMPLE_DIMS[key]
         if isinstance(value, Tensor):
@@ -140,7 +142,7 @@ class H2CropDataPreprocessor(BaseDataPreprocessor):
                     f'(B, {_SAMPLE_LAYOUT[key][1:]}, got shape '
                     f'{tuple(value.shape)}')
             moved = value.to(self.device, non_blocking=self._non_blocking)
-            if moved.untyped_storage().data_ptr() == \
+            if will_paste and moved.untyped_storage().data_ptr() == \
                     value.untyped_storage().data_ptr():
                 moved = moved.clone()
             return moved
@@ -242,7 +244,8 @@ class H2CropDataPreprocessor(BaseDataPreprocessor):
         batch_len = len(first) if first is not None else 0
         sample_ids += [f'#{i}' for i in range(len(sample_ids), batch_len)]
 
-        inputs = {key: self._to_batch(key, value, sample_ids)
+        will_paste = training and self.cutmix is not None
+        inputs = {key: self._to_batch(key, value, sample_ids, will_paste)
                   for key, value in raw_inputs.items()}
 
         if training and self.cutmix is not None:

@@ -20,6 +20,7 @@ from h2crop.models.heads.decoding import (
     chosen_probability,
     decode_levels,
     deepest_confident_level,
+    probabilities,
     taxonomy_paths,
 )
 from h2crop.registry import MODELS
@@ -198,7 +199,7 @@ class H2CropSegmentor(BaseModel):
                       ) -> Dict[str, torch.Tensor]:
         """Per-level softmax probabilities of one forward pass."""
         logits = self._forward_logits(inputs)
-        return {lv: logits[lv].float().softmax(dim=1) for lv in self.levels}
+        return probabilities(logits, self.levels)
 
     def predict_probs(self, inputs: Dict[str, torch.Tensor],
                       mode: Optional[str] = None
