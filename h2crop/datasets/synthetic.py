@@ -35,6 +35,7 @@ import json
 import os
 import os.path as osp
 import shutil
+from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
@@ -79,6 +80,63 @@ _S2_VEG = np.array([350, 700, 380, 1150, 3000, 4100, 4600, 4800, 2300,
 # background types: (veg fraction over the year, brightness, name)
 _BACKGROUND_TYPES = (('forest', 0.8, 0.9), ('urban', 0.1, 1.5),
                      ('water', 0.0, 0.25), ('shrub', 0.45, 1.0))
+
+
+@dataclass(frozen=True)
+class SyntheticStyle:
+    """What a synthetic dataset is made of, beyond the taxonomy and seed.
+
+    Two styles exist (:data:`STYLES`) so that a result shown on one can be
+    checked on tiles made differently: other spectra, other absorption
+    features, other field shapes and another digital-number scaling.
+
+    Attributes:
+        name: Style name.
+        s2_soil: S2 soil reflectance x 10000 (B2 .. B12).
+        s2_veg: S2 vegetation reflectance x 10000.
+        red_edge_nm: Centre of the red edge of the EnMAP vegetation curve.
+        nir_level: NIR plateau reflectance of the EnMAP vegetation curve.
+        soil_slope: Rise of the EnMAP soil reflectance from 400 to 2500 nm.
+        feature_width: Width (bands, Gaussian sigma) of the twins' EnMAP
+            absorption features.
+        feature_depth: (min, max) relative depth of those features.
+        feature_count: (min, max) features per twin, max exclusive.
+        fields: ``'polygons'`` (irregular convex-ish polygons on a jittered
+            grid) or ``'strips'`` (rotated rectangles: long narrow strips
+            of varying width, as in strip farming).
+        s2_offset: Added to every S2 digital number (Sentinel-2 L2A
+            products of processing baseline 04.00 and later carry +1000).
+        enmap_scale: EnMAP digital number per unit reflectance.
+    """
+
+    name: str
+    s2_soil: Tuple[float, ...]
+    s2_veg: Tuple[float, ...]
+    red_edge_nm: float
+    nir_level: float
+    soil_slope: float
+    feature_width: float
+    feature_depth: Tuple[float, float]
+    feature_count: Tuple[int, int]
+    fields: str
+    s2_offset: int
+    enmap_scale: float
+
+
+#: The generator's styles: ``'default'`` (the demo's tiles) and ``'alt'``.
+STYLES: Dict[str, SyntheticStyle] = {
+    'default': SyntheticStyle(
+        'default', tuple(_S2_SOIL), tuple(_S2_VEG), red_edge_nm=715.,
+        nir_level=0.42, soil_slope=0.22, feature_width=1.2,
+        feature_depth=(0.12, 0.2), feature_count=(2, 4), fields='polygons',
+        s2_offset=0, enmap_scale=1e4),
+    'alt': SyntheticStyle(
+        'alt', (800, 1050, 1350, 1600, 1800, 1900, 2050, 2150, 2700, 2300),
+        (250, 560, 300, 980, 2600, 3600, 4100, 4300, 2600, 1500),
+        red_edge_nm=705., nir_level=0.36, soil_slope=0.3,
+        feature_width=2.5, feature_depth=(0.08, 0.14), feature_count=(1, 3),
+        fields='strips', s2_offset=1000, enmap_scale=8e3),
+}
 
 
 def synthetic_taxonomy(seed: int = 0,
@@ -135,23 +193,25 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 class _ClassModel:
     """Per-class phenology and spectra, built down the taxonomy."""
 
-    def __init__(self, taxonomy: Taxonomy, seed: int) -> None:
+    def __init__(self, taxonomy: Taxonomy, seed: int,
+                 style: SyntheticStyle = STYLES['default']) -> None:
         if not taxonomy.has_hierarchy:
             raise ValueError('the synthetic generator needs a taxonomy with '
                              'a hierarchy (a CSV or synthetic_taxonomy())')
         rng = np.random.default_rng([seed, 104729])
         self.taxonomy = taxonomy
+        self.style = style
         n4 = taxonomy.num_classes[-1]  # incl. background
         self.wavelengths = np.linspace(420., 2450., ENMAP_BANDS,
                                        dtype=np.float32)
         lam = self.wavelengths
-        self.hs_soil = (0.09 + 0.22 * (lam - 400) / 2100 -
+        self.hs_soil = (0.09 + style.soil_slope * (lam - 400) / 2100 -
                         0.03 * np.exp(-((lam - 2200) / 60)**2)) * 1e4
         self.hs_soil = self.hs_soil.astype(np.float32)
         # generic vegetation: green bump, red well, red edge, NIR plateau,
         # water absorptions in the SWIR
         veg = (0.04 + 0.04 * np.exp(-((lam - 550) / 35)**2) +
-               0.42 * _sigmoid((lam - 715) / 18) -
+               style.nir_level * _sigmoid((lam - style.red_edge_nm) / 18) -
                0.20 * _sigmoid((lam - 1330) / 40) -
                0.10 * np.exp(-((lam - 1450) / 60)**2) -
                0.12 * np.exp(-((lam - 1940) / 80)**2) -
@@ -202,11 +262,11 @@ class _ClassModel:
                     for key in ('g', 'length', 'peak', 's2'):
                         self.params[key][child] = self.params[key][first]
                     self.params['hs'][child] = self.params['hs'][first]
-                    for _ in range(rng.integers(2, 4)):
+                    for _ in range(rng.integers(*style.feature_count)):
                         centre = rng.uniform(20, ENMAP_BANDS - 20)
-                        depth = rng.uniform(0.12, 0.2)
+                        depth = rng.uniform(*style.feature_depth)
                         self.narrow[child] *= 1 - depth * np.exp(
-                            -0.5 * ((band - centre) / 1.2)**2)
+                            -0.5 * ((band - centre) / style.feature_width)**2)
         # skewed class frequency (a fixed random rank per class)
         rank = rng.permutation(n4 - 1)
         weights = 1.0 / (rank + 4.0)
@@ -282,6 +342,39 @@ class _TileMaker:
             inside ^= crosses & (px < x_at)
         pid[y0:y1, x0:x1][inside] = value
 
+    def _strips(self, rng: np.random.Generator, pid: np.ndarray,
+                first_id: int) -> int:
+        """Lay strip fields over ``pid``; return how many ids were used.
+
+        The tile is cut into parallel strips (5-14 px wide) at a random
+        orientation, each strip into segments (12-40 px long); 85 % of the
+        segments become fields ``first_id, first_id + 1, ...``, separated
+        from their neighbours by a one-pixel margin of background.
+        """
+        size = pid.shape[0]
+        theta = rng.uniform(0, np.pi)
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5 - size / 2
+        across = -yy * np.sin(theta) + xx * np.cos(theta)  # (H, W)
+        along = yy * np.cos(theta) + xx * np.sin(theta)  # (H, W)
+        reach = size * 0.75
+        edges = [-reach]
+        while edges[-1] < reach:
+            edges.append(edges[-1] + rng.uniform(5., 14.))
+        used = 0
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            in_strip = (across > lo + 0.5) & (across < hi - 0.5)
+            cut = -reach - rng.uniform(0., 40.)
+            while cut < reach:
+                nxt = cut + rng.uniform(12., 40.)
+                keep = rng.random() < 0.85
+                if keep:
+                    inside = in_strip & (along > cut + 0.5) & (along <
+                                                               nxt - 0.5)
+                    pid[inside] = first_id + used
+                    used += 1
+                cut = nxt
+        return used
+
     # ------------------------------------------------------------ tile
     def make(self, rng: np.random.Generator) -> Dict[str, np.ndarray]:
         """One tile: arrays keyed by content (s2, enmap, label, prior)."""
@@ -303,19 +396,23 @@ class _TileMaker:
             if twin and twin not in classes and rng.random() < 0.5:
                 classes.append(twin)
         field_cls = []
-        cell = size * rng.uniform(0.1, 0.19)
-        n_cells = int(np.ceil(size / cell))
-        for i in range(n_cells):
-            for j in range(n_cells):
-                if rng.random() > 0.85:
-                    continue
-                cy, cx = (np.array([i, j]) + 0.5 +
-                          rng.uniform(-0.15, 0.15, 2)) * cell
-                poly = self._polygon(rng, cy, cx,
-                                     cell * rng.uniform(0.5, 0.75))
-                self._fill(pid, poly, next_id)
+        if model.style.fields == 'strips':
+            for _ in range(self._strips(rng, pid, next_id)):
                 field_cls.append(classes[rng.integers(len(classes))])
-                next_id += 1
+        else:
+            cell = size * rng.uniform(0.1, 0.19)
+            n_cells = int(np.ceil(size / cell))
+            for i in range(n_cells):
+                for j in range(n_cells):
+                    if rng.random() > 0.85:
+                        continue
+                    cy, cx = (np.array([i, j]) + 0.5 +
+                              rng.uniform(-0.15, 0.15, 2)) * cell
+                    poly = self._polygon(rng, cy, cx,
+                                         cell * rng.uniform(0.5, 0.75))
+                    self._fill(pid, poly, next_id)
+                    field_cls.append(classes[rng.integers(len(classes))])
+                    next_id += 1
         n_fields = len(field_cls)
         n_ids = n_bg_types + n_fields
         cls = np.asarray(field_cls, dtype=np.int64).reshape(n_fields)
@@ -346,13 +443,16 @@ class _TileMaker:
         s2_veg = np.ones((n_ids, S2_BANDS), dtype=np.float32)
         s2_veg[n_bg_types:] = model.params['s2'][cls]
         # S2 table (12, 10, P) -> pixels (12, 10, H, W)
-        table = (_S2_SOIL[None, :, None] * (1 - green.T[:, None, :]) +
-                 _S2_VEG[None, :, None] * s2_veg.T[None] *
+        style = model.style
+        soil = np.asarray(style.s2_soil, dtype=np.float32)
+        veg = np.asarray(style.s2_veg, dtype=np.float32)
+        table = (soil[None, :, None] * (1 - green.T[:, None, :]) +
+                 veg[None, :, None] * s2_veg.T[None] *
                  green.T[:, None, :]) * bright[None, None, :]
         table += rng.normal(0, 60, (NUM_MONTHS, 1, 1)).astype(np.float32)
         s2 = table[:, :, pid]
         s2 += rng.normal(0, 70, s2.shape).astype(np.float32)
-        s2 = np.clip(s2, 0, 10000).astype(S2_DTYPE)
+        s2 = (np.clip(s2, 0, 10000) + style.s2_offset).astype(S2_DTYPE)
 
         # EnMAP at a summer month: (218, P) spectra mixed over 3x3 blocks
         month = int(rng.integers(4, 8))
@@ -371,7 +471,7 @@ class _TileMaker:
         frac = counts.reshape(small * small, n_ids).astype(
             np.float32) / ENMAP_SCALE**2  # (h*w, P)
         enmap = (spectra.astype(np.float32) @ frac.T).reshape(
-            ENMAP_BANDS, small, small)
+            ENMAP_BANDS, small, small) * np.float32(style.enmap_scale / 1e4)
         enmap += rng.normal(0, 25, enmap.shape).astype(np.float32)
         enmap = np.clip(enmap, 0, 10000).astype(ENMAP_DTYPE)
         return {S2: s2, ENMAP: enmap,
@@ -400,7 +500,8 @@ def make_synthetic_dataset(out_dir: str,
                            taxonomy: Union[None, str, Taxonomy] = None,
                            prior_change_fraction: float = 0.2,
                            spelling: str = 'loader',
-                           id_prefix: str = 'synthetic') -> Dict:
+                           id_prefix: str = 'synthetic',
+                           style: str = 'default') -> Dict:
     """Write a synthetic dataset in the H2Crop layout.
 
     Args:
@@ -414,6 +515,10 @@ def make_synthetic_dataset(out_dir: str,
         spelling: H5 names: ``'loader'`` (S2_data, EnMAP_data, priors),
             ``'readme'`` (S2, EnMAP, prior) or ``'mixed'`` (alternating).
         id_prefix: Sample ids are ``f'{id_prefix}_{i:06d}'``.
+        style: A :data:`STYLES` name: ``'default'`` or ``'alt'`` (other
+            spectra, absorption features, strip fields, S2 with the L2A
+            +1000 offset, EnMAP scaled by 8000), to check that a result
+            does not depend on how the default tiles are made.
 
     Returns:
         dict with ``out_dir``, ``splits`` (name -> ids), ``taxonomy_file``,
@@ -427,6 +532,8 @@ def make_synthetic_dataset(out_dir: str,
                          'split needs a tile')
     if not 0 <= prior_change_fraction <= 1:
         raise ValueError('prior_change_fraction must be in [0, 1]')
+    if style not in STYLES:
+        raise ValueError(f'style {style!r}; expected one of {tuple(STYLES)}')
     if spelling not in (*SPELLINGS, 'mixed'):
         raise ValueError(f'spelling {spelling!r}; expected one of '
                          f'{(*SPELLINGS, "mixed")}')
@@ -450,7 +557,8 @@ def make_synthetic_dataset(out_dir: str,
     else:
         write_taxonomy_csv(tax, tax_file)
 
-    maker = _TileMaker(_ClassModel(tax, seed), size, prior_change_fraction)
+    maker = _TileMaker(_ClassModel(tax, seed, STYLES[style]), size,
+                       prior_change_fraction)
     ids = [f'{id_prefix}_{i:06d}' for i in range(num_samples)]
     names = list(SPELLINGS)
     for i, sid in enumerate(ids):
@@ -465,7 +573,7 @@ def make_synthetic_dataset(out_dir: str,
              if t]
     info = dict(num_samples=num_samples, size=size, seed=seed,
                 prior_change_fraction=prior_change_fraction,
-                spelling=spelling, taxonomy=tax.source,
+                spelling=spelling, style=style, taxonomy=tax.source,
                 num_crop_classes=list(tax.num_crop_classes), twins=twins,
                 splits={k: len(v) for k, v in splits.items()})
     with open(osp.join(out_dir, INFO_FILE), 'w') as f:

@@ -8,7 +8,7 @@ from . import weights
 from .backbones import EnMAPSpectralSpatialEncoder, S2TemporalSwin
 from .data_preprocessor import H2CropDataPreprocessor
 from .heads import CascadeHeads
-from .necks import FusionDecoder
+from .necks import FusionDecoder, PixelSkip
 from .pixel_mlp import PixelMLP
 from .segmentors import H2CropSegmentor
 from .weights.original import (
@@ -19,7 +19,8 @@ from .weights.original import (
 
 __all__ = [
     'S2TemporalSwin', 'EnMAPSpectralSpatialEncoder', 'H2CropDataPreprocessor',
-    'FusionDecoder', 'CascadeHeads', 'PixelMLP', 'H2CropSegmentor', 'weights',
+    'FusionDecoder', 'PixelSkip', 'CascadeHeads', 'PixelMLP',
+    'H2CropSegmentor', 'weights',
     'convert_original_state_dict', 'to_original_state_dict',
     'load_original_checkpoint'
 ]

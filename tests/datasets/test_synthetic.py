@@ -24,6 +24,7 @@ from h2crop.datasets.h5io import LABEL, find_key
 from h2crop.datasets.synthetic import (
     INFO_FILE,
     SPLITS,
+    STYLES,
     TAXONOMY_FILE,
     _ClassModel,
     make_synthetic_dataset,
@@ -165,3 +166,33 @@ def test_bad_arguments(tmp_path):
         make_synthetic_dataset(str(tmp_path), 2, size=48)
     with pytest.raises(ValueError, match='spelling'):
         make_synthetic_dataset(str(tmp_path), 3, size=48, spelling='x')
+
+
+def test_alt_style_is_made_differently(tmp_path):
+    """The 'alt' tiles differ in spectra, features, fields and scaling."""
+    tax = synthetic_taxonomy(0)
+    default = _ClassModel(tax, seed=0)
+    alt = _ClassModel(tax, seed=0, style=STYLES['alt'])
+    assert not np.allclose(default.hs_veg, alt.hs_veg)
+    assert not np.allclose(default.hs_soil, alt.hs_soil)
+    # absorption features of the alt twins are wider: bands per feature
+    # (runs of bands absorbing more than 3 %)
+    def bands_per_feature(model):
+        widths = []
+        for c in np.flatnonzero(model.twin_of):
+            deep = (1 - model.narrow[c]) > 0.03
+            runs = np.count_nonzero(np.diff(deep.astype(int)) == 1)
+            widths.append(deep.sum() / max(runs, 1))
+        return np.mean(widths)
+    assert bands_per_feature(alt) > 1.5 * bands_per_feature(default)
+    root = str(tmp_path / 'alt')
+    make_synthetic_dataset(root, 3, size=48, seed=1, style='alt')
+    with open(osp.join(root, INFO_FILE)) as f:
+        assert json.load(f)['style'] == 'alt'
+    sid = _ids(root)['train'][0]
+    tile = _read_all(root, sid)
+    # S2 carries the L2A +1000 offset: no value below it
+    assert tile[S2].min() >= STYLES['alt'].s2_offset
+    assert len(np.unique(tile[LABEL][3])) >= 2
+    with pytest.raises(ValueError, match='style'):
+        make_synthetic_dataset(str(tmp_path / 'x'), 3, size=48, style='y')

@@ -34,7 +34,11 @@ from h2crop.constants import (  # noqa: E402
     TAXONOMY_FILE,
     TILE_SIZE,
 )
-from h2crop.datasets.synthetic import INFO_FILE, make_synthetic_dataset  # noqa: E402
+from h2crop.datasets.synthetic import (  # noqa: E402
+    INFO_FILE,
+    STYLES,
+    make_synthetic_dataset,
+)
 
 
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
@@ -57,6 +61,11 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
                         choices=['loader', 'readme', 'mixed'],
                         help='H5 names: S2_data/EnMAP_data/priors (loader), '
                         'S2/EnMAP/prior (readme) or alternating')
+    parser.add_argument('--style', default='default', choices=list(STYLES),
+                        help='how tiles are made: default (the demo\'s '
+                        'tiles) or alt (other spectra and absorption '
+                        'features, strip fields, S2 with the +1000 offset, '
+                        'EnMAP x 8000) to check a result on other data')
     parser.add_argument('--overwrite', action='store_true',
                         help='write into a non-empty OUT, removing the '
                         'tiles, split lists, taxonomy and info file an '
@@ -89,7 +98,7 @@ def main(argv: Sequence[str] = None) -> int:
             args.out, args.num_samples, size=args.size, seed=args.seed,
             taxonomy=args.taxonomy,
             prior_change_fraction=args.prior_change_fraction,
-            spelling=args.spelling)
+            spelling=args.spelling, style=args.style)
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2

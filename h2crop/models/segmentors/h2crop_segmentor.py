@@ -70,6 +70,11 @@ class H2CropSegmentor(BaseModel):
             have exactly T months.
         taxonomy: Path of ``cascade_labels.csv`` or None for the paper's
             class counts.
+        pixel_skip: Opt-in config of a :class:`~h2crop.models.necks.PixelSkip`
+            (full-resolution per-pixel embedding of the S2 months and the
+            EnMAP spectrum, concatenated to F before the heads); its
+            ``num_frames`` and whether it has an EnMAP part are derived.
+            None (the paper's model) leaves it out.
         data_preprocessor: Config of the data preprocessor (e.g.
             ``H2CropDataPreprocessor``); None uses mmengine's plain one.
         test_cfg: Inference options (see :meth:`set_test_cfg`):
@@ -96,6 +101,7 @@ class H2CropSegmentor(BaseModel):
                  levels: Sequence[str] = LEVELS,
                  num_frames: int = 6,
                  taxonomy: Optional[str] = None,
+                 pixel_skip: Optional[dict] = None,
                  data_preprocessor: Optional[Union[dict,
                                                    torch.nn.Module]] = None,
                  test_cfg: Optional[dict] = None,
@@ -136,9 +142,19 @@ class H2CropSegmentor(BaseModel):
         _fill(neck_cfg, 'skip_channels', skips, 'neck')
         _fill(neck_cfg, 'enmap_channels', enmap_channels, 'neck')
         self.neck = MODELS.build(neck_cfg)
+        feature_channels = self.neck.out_channels
+        self.pixel_skip = None
+        if pixel_skip is not None:
+            skip_cfg = copy.deepcopy(dict(pixel_skip))
+            skip_cfg.setdefault('type', 'PixelSkip')
+            _fill(skip_cfg, 'num_frames', self.num_frames, 'pixel_skip')
+            if ENMAP not in modalities:
+                skip_cfg['enmap_embed_dims'] = None
+            self.pixel_skip = MODELS.build(skip_cfg)
+            feature_channels += self.pixel_skip.out_channels
 
         head_cfg = copy.deepcopy(dict(head))
-        _fill(head_cfg, 'in_channels', self.neck.out_channels, 'head')
+        _fill(head_cfg, 'in_channels', feature_channels, 'head')
         _fill(head_cfg, 'num_classes', tuple(num_classes), 'head')
         _fill(head_cfg, 'levels', self.levels, 'head')
         _fill(head_cfg, 'with_prior', PRIOR in modalities, 'head')
@@ -315,7 +331,8 @@ class H2CropSegmentor(BaseModel):
                 (B, 218, H/3, W/3) float when used.
 
         Returns:
-            Feature F (B, neck.out_channels, H, W).
+            Feature F (B, neck.out_channels, H, W), followed by the pixel
+            skip's channels when ``pixel_skip`` is set.
         """
         self._check_inputs(inputs)
         s2 = inputs[S2]
@@ -323,8 +340,13 @@ class H2CropSegmentor(BaseModel):
         enmap_feature = None
         if self.enmap_encoder is not None:
             enmap_feature = self.enmap_encoder(inputs[ENMAP])
-        return self.neck(enc['features_list'], enc['encoder_features'],
-                         tuple(s2.shape[-2:]), enmap_feature)
+        feature = self.neck(enc['features_list'], enc['encoder_features'],
+                            tuple(s2.shape[-2:]), enmap_feature)
+        if self.pixel_skip is None:
+            return feature
+        skip = self.pixel_skip(s2, inputs.get(ENMAP) if
+                               self.enmap_encoder is not None else None)
+        return torch.cat([feature, skip], dim=1)  # (B, C_F + C_skip, H, W)
 
     def _forward_logits(self, inputs: Dict[str, torch.Tensor]
                         ) -> Dict[str, torch.Tensor]:
