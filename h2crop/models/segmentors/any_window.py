@@ -311,6 +311,7 @@ class AnyWindowInputs(BaseModule):
         return ids, keep
 
     def extra_repr(self) -> str:
+        """The options, shown when the model is printed."""
         return (f'num_frames={self.num_frames}, end_months='
                 f'{self.end_months}, enmap_drop={self.enmap_drop}, '
                 f'prior_drop={self.prior_drop}')
