@@ -167,7 +167,7 @@ def plot_curve(series: Dict[str, Dict[str, List[Optional[float]]]],
                     [float('nan') if v is None else v for v in vals],
                     marker='o', label=name)
         ax.set_xlabel('end month of the window')
-        ax.set_ylabel(f'{metric} (%)')
+        ax.set_ylabel(f'{metric.replace("/", " ")} (%)')
         ax.set_xticks(list(months))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize='small')

@@ -11,7 +11,10 @@ loader checks), the model (``modalities``, ``num_frames``, ``levels``,
 ``taxonomy``, the EnMAP encoder -- present exactly when ``'enmap'`` is a
 modality, with ``img_size = tile_size // ENMAP_SCALE`` -- and the data
 preprocessor's statistics), the evaluators, the train loop and the ends of
-the epoch-based learning-rate schedulers.
+the epoch-based learning-rate schedulers. For an any-window model
+(``model.any_window`` set) ``end_month`` and ``modalities`` describe the
+data only; the model keeps its own maximum window and modalities
+(``model.num_frames``, ``model.modalities``) and takes any subset of them.
 
 A lower-level value that contradicts a choice (``model.num_frames=6`` with
 ``end_month=12``) is refused with a message naming the top-level key to set.
