@@ -429,4 +429,3 @@ class H2CropSegmentor(BaseModel):
             if prior is not None:
                 sample.prior_sem_seg = PixelData(data=prior[i].long())
         return data_samples
-
