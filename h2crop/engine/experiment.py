@@ -11,7 +11,10 @@ loader checks), the model (``modalities``, ``num_frames``, ``levels``,
 ``taxonomy``, the EnMAP encoder -- present exactly when ``'enmap'`` is a
 modality, with ``img_size = tile_size // ENMAP_SCALE`` -- and the data
 preprocessor's statistics), the evaluators, the train loop and the ends of
-the epoch-based learning-rate schedulers.
+the epoch-based learning-rate schedulers. For an any-window model
+(``model.any_window`` set) ``end_month`` and ``modalities`` describe the
+data only; the model keeps its own maximum window and modalities
+(``model.num_frames``, ``model.modalities``) and takes any subset of them.
 
 A lower-level value that contradicts a choice (``model.num_frames=6`` with
 ``end_month=12``) is refused with a message naming the top-level key to set.
@@ -225,10 +228,15 @@ def _bind_model(cfg: Config, b: _Binder) -> None:
     model = cfg.get('model')
     if not _is_dict(model):
         return
-    for key, top in (('modalities', 'modalities'), ('num_frames', 'end_month'),
-                     ('levels', 'levels'), ('taxonomy', 'taxonomy')):
+    for key, top in (('levels', 'levels'), ('taxonomy', 'taxonomy')):
         b.bind(model, key, top, 'model')
-    mods = b.choices['modalities']
+    if model.get('any_window') is not None:
+        mods = _any_window_maximum(model, b.choices)
+    else:
+        for key, top in (('modalities', 'modalities'),
+                         ('num_frames', 'end_month')):
+            b.bind(model, key, top, 'model')
+        mods = b.choices['modalities']
     enmap = model.get('enmap_encoder')
     if ENMAP in mods:
         if not _is_dict(enmap):
@@ -246,6 +254,51 @@ def _bind_model(cfg: Config, b: _Binder) -> None:
         for key, top in (('mean', 'norm_mean'), ('std', 'norm_std')):
             if b.choices.get(top) is not None:
                 b.bind(pre, key, top, 'model.data_preprocessor')
+
+
+def _any_window_maximum(model: Any, choices: Mapping[str, Any]
+                        ) -> Tuple[str, ...]:
+    """Keep an any-window model's own window and modalities.
+
+    For a model with ``any_window`` set, ``end_month`` and ``modalities``
+    describe the data (what the dataloaders load, what a test sees); the
+    model is built for its maximum, ``model.num_frames`` (default: all
+    months) and ``model.modalities`` (default: all), and takes any window
+    and input subset within it.
+
+    Returns:
+        The model's modalities.
+
+    Raises:
+        ExperimentConfigError: If the data asks for more months or other
+            modalities than the model has.
+    """
+    frames = model.get('num_frames', NUM_MONTHS)
+    if isinstance(frames, bool) or not isinstance(frames, int) or \
+            not 1 <= frames <= NUM_MONTHS:
+        raise ExperimentConfigError(
+            f'model.num_frames={frames!r}: expected an integer '
+            f'1..{NUM_MONTHS} (the any-window model\'s longest window)')
+    try:
+        mods = check_modalities(model.get('modalities', MODALITIES))
+    except (TypeError, ValueError) as err:
+        raise ExperimentConfigError(
+            f'model.modalities={_plain(model.get("modalities"))!r}: '
+            f'{err}') from None
+    if choices['end_month'] > frames:
+        raise ExperimentConfigError(
+            f'end_month={choices["end_month"]} exceeds model.num_frames='
+            f'{frames} of the any-window model (model.any_window): set '
+            f'end_month to 1..{frames}')
+    extra = [m for m in choices['modalities'] if m not in mods]
+    if extra:
+        raise ExperimentConfigError(
+            f'modalities={_plain(choices["modalities"])!r}: the any-window '
+            f'model (model.any_window) has no {extra} input; choose a '
+            f'subset of model.modalities={mods}')
+    model['num_frames'] = frames
+    model['modalities'] = mods
+    return mods
 
 
 def _schedulers(cfg: Config) -> List[Any]:

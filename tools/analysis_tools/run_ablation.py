@@ -11,6 +11,16 @@ Examples::
         configs/demo/h2crop_demo_s2_h_p.py --data-root data/demo \
         --variants S2 S2+H S2+P S2+H+P S2:indep --epochs 12 \
         --work-dir work_dirs/ablation
+
+With ``--any-window-curve [CHECKPOINT]`` the tool instead trains the given
+any-window config once (or takes CHECKPOINT) and tests that one model at
+every end month x input subset (``--curve-months``, ``--curve-inputs``),
+writing ``curve_mFscore``, ``curve_level4`` tables (rows input subsets,
+columns end months) and ``curve.png``::
+
+    python tools/analysis_tools/run_ablation.py \
+        configs/any_window/h2crop_demo_any_window.py --data-root data/demo \
+        --any-window-curve --epochs 12 --work-dir work_dirs/any_window_curve
 """
 import argparse
 import os.path as osp
@@ -20,6 +30,11 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 
 from h2crop.analysis.ablation import run_ablation  # noqa: E402
+from h2crop.analysis.any_window import (  # noqa: E402
+    CURVE_INPUTS,
+    CURVE_MONTHS,
+    any_window_curve,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -27,9 +42,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='base config')
     parser.add_argument('--data-root', required=True,
                         help='dataset folder (holding h5_data/)')
-    parser.add_argument('--variants', nargs='+', required=True,
+    parser.add_argument('--variants', nargs='+',
                         help='INPUTS[@END_MONTH][:indep] items, e.g. S2 '
                         'S2+H S2+H@6 S2:indep')
+    parser.add_argument('--any-window-curve', nargs='?', const='',
+                        metavar='CHECKPOINT',
+                        help='instead of variants: train the any-window '
+                        'config once (or test CHECKPOINT) and test it at '
+                        'every --curve-months x --curve-inputs')
+    parser.add_argument('--curve-months', nargs='+', type=int,
+                        default=list(CURVE_MONTHS),
+                        help='end months of the curve (default 1..12)')
+    parser.add_argument('--curve-inputs', nargs='+',
+                        default=list(CURVE_INPUTS),
+                        help='input subsets of the curve (default: '
+                        f'{" ".join(CURVE_INPUTS)})')
     parser.add_argument('--epochs', type=int,
                         help='max_epochs of every model (default: the '
                         "config's)")
@@ -49,6 +76,25 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.any_window_curve is not None:
+        if args.variants:
+            raise SystemExit('error: --variants and --any-window-curve '
+                             'exclude each other')
+        try:
+            paths = any_window_curve(
+                args.config, args.work_dir,
+                checkpoint=args.any_window_curve or None,
+                data_root=args.data_root, months=args.curve_months,
+                inputs=args.curve_inputs, epochs=args.epochs,
+                extra=args.cfg_options, overwrite=args.overwrite)
+        except (ValueError, FileExistsError) as err:
+            raise SystemExit(f'error: {err}') from err
+        with open(paths['curve_mFscore_md'], encoding='utf-8') as f:
+            print(f.read())
+        print('\n'.join(f'{k}: {v}' for k, v in sorted(paths.items())))
+        return
+    if not args.variants:
+        raise SystemExit('error: give --variants (or --any-window-curve)')
     try:
         paths = run_ablation(
             args.config, args.variants, args.data_root, args.work_dir,

@@ -75,7 +75,8 @@ class CascadeHeads(BaseModule):
 
     def forward(self,
                 feature: torch.Tensor,
-                prior: Optional[torch.Tensor] = None
+                prior: Optional[torch.Tensor] = None,
+                prior_keep: Optional[torch.Tensor] = None
                 ) -> Dict[str, torch.Tensor]:
         """Run the cascade.
 
@@ -83,6 +84,9 @@ class CascadeHeads(BaseModule):
             feature: F of shape (B, in_channels, H, W).
             prior: Integer class ids (B, L, H, W), rows in ``levels`` order;
                 required iff ``with_prior``.
+            prior_keep: Optional bool (B,): samples whose prior is absent
+                (False) get an all-zero one-hot, the "no prior" code of the
+                any-window model (a valid one-hot sums to 1).
 
         Returns:
             dict level name -> logits (B, N_k + 1, H, W).
@@ -106,7 +110,12 @@ class CascadeHeads(BaseModule):
             if previous is not None:
                 parts.append(previous)  # raw, not detached
             if self.with_prior:
-                parts.append(self._one_hot(prior[:, idx], idx, feature.dtype))
+                one_hot = self._one_hot(prior[:, idx], idx, feature.dtype)
+                if prior_keep is not None:
+                    # (B,) -> (B, 1, 1, 1): zero the absent samples' code
+                    one_hot = one_hot * prior_keep.view(-1, 1, 1, 1).to(
+                        one_hot.dtype)
+                parts.append(one_hot)
             logits = self.heads[level](torch.cat(parts, dim=1))
             outputs[level] = logits  # (B, N_k + 1, H, W)
             previous = logits

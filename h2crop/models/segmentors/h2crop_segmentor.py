@@ -27,6 +27,7 @@ from h2crop.registry import MODELS
 from h2crop.taxonomy import load_taxonomy
 from h2crop.validators import check_levels, check_modalities
 
+from .any_window import AnyWindowInputs, Presence, check_any_window
 from .slide import check_window, slide_probs, whole_probs
 
 #: Keys of ``test_cfg`` and their defaults (None: derived from the model).
@@ -77,6 +78,13 @@ class H2CropSegmentor(BaseModel):
             None (the paper's model) leaves it out.
         data_preprocessor: Config of the data preprocessor (e.g.
             ``H2CropDataPreprocessor``); None uses mmengine's plain one.
+        any_window: None (off) or ``dict(end_months=..., enmap_drop=...,
+            prior_drop=...)``: one model for every month window and input
+            set (:mod:`~h2crop.models.segmentors.any_window`). The model is
+            built for ``num_frames`` months and ``modalities`` and then
+            also takes fewer months (T <= ``num_frames``) and inputs without
+            EnMAP / prior; training draws a window end month and drops of
+            EnMAP / prior per sample.
         test_cfg: Inference options (see :meth:`set_test_cfg`):
             ``mode`` ``'whole'`` (one pass; with EnMAP, whose encoder
             takes a fixed tile, inputs smaller than ``crop_size`` are
@@ -105,6 +113,7 @@ class H2CropSegmentor(BaseModel):
                  data_preprocessor: Optional[Union[dict,
                                                    torch.nn.Module]] = None,
                  test_cfg: Optional[dict] = None,
+                 any_window: Optional[dict] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         if isinstance(data_preprocessor, dict):
             data_preprocessor = MODELS.build(data_preprocessor)
@@ -159,6 +168,11 @@ class H2CropSegmentor(BaseModel):
         _fill(head_cfg, 'levels', self.levels, 'head')
         _fill(head_cfg, 'with_prior', PRIOR in modalities, 'head')
         self.head = MODELS.build(head_cfg)
+        self.any_window = None
+        if any_window is not None:
+            self.any_window = AnyWindowInputs(
+                self.num_frames, modalities, enmap_channels,
+                **check_any_window(any_window, self.num_frames, modalities))
         self.set_test_cfg(test_cfg)
 
     # ------------------------------------------------------------ inference
@@ -238,7 +252,7 @@ class H2CropSegmentor(BaseModel):
         if mode == 'slide':
             return slide_probs(self._window_probs, inputs, cfg['crop_size'],
                                cfg['stride'], cfg['batch_size'])
-        if self.enmap_encoder is None:
+        if self.enmap_encoder is None or ENMAP not in inputs:
             # the S2 stream takes any size: one pass over the input as is
             return self._window_probs(inputs)
         height, width = inputs[S2].shape[-2:]
@@ -273,6 +287,9 @@ class H2CropSegmentor(BaseModel):
 
     # ------------------------------------------------------------ helpers
     def _check_inputs(self, inputs: Dict[str, torch.Tensor]) -> None:
+        if self.any_window is not None:
+            self.any_window.check_inputs(inputs)
+            return
         missing = [m for m in self.modalities if m not in inputs]
         if missing:
             raise KeyError(f'inputs lack modalities {missing}; the model was '
@@ -323,12 +340,15 @@ class H2CropSegmentor(BaseModel):
                         f'(L={expected}, H, W) for the model levels '
                         f'{self.levels}')
 
-    def extract_feat(self, inputs: Dict[str, torch.Tensor]) -> torch.Tensor:
+    def extract_feat(self, inputs: Dict[str, torch.Tensor],
+                     presence: Optional[Presence] = None) -> torch.Tensor:
         """Encoders + decoder.
 
         Args:
             inputs: ``'s2'`` (B, T, C, H, W) float, ``'enmap'``
                 (B, 218, H/3, W/3) float when used.
+            presence: Any-window models only: per-sample end months and
+                EnMAP use (training draws); None: the inputs as given.
 
         Returns:
             Feature F (B, neck.out_channels, H, W), followed by the pixel
@@ -336,9 +356,17 @@ class H2CropSegmentor(BaseModel):
         """
         self._check_inputs(inputs)
         s2 = inputs[S2]
+        if self.any_window is not None:
+            presence = presence or self.any_window.presence(inputs)
+            # (B, T, C, H, W) -> (B, num_frames, C, H, W)
+            s2 = self.any_window.fill_months(s2, presence.end_month)
         enc = self.s2_encoder(s2)
         enmap_feature = None
-        if self.enmap_encoder is not None:
+        if self.enmap_encoder is not None and self.any_window is not None:
+            enmap_feature = self.any_window.enmap_feature(
+                self.enmap_encoder, inputs, presence.enmap,
+                tuple(s2.shape[-2:]))
+        elif self.enmap_encoder is not None:
             enmap_feature = self.enmap_encoder(inputs[ENMAP])
         feature = self.neck(enc['features_list'], enc['encoder_features'],
                             tuple(s2.shape[-2:]), enmap_feature)
@@ -348,11 +376,19 @@ class H2CropSegmentor(BaseModel):
                                self.enmap_encoder is not None else None)
         return torch.cat([feature, skip], dim=1)  # (B, C_F + C_skip, H, W)
 
-    def _forward_logits(self, inputs: Dict[str, torch.Tensor]
+    def _forward_logits(self, inputs: Dict[str, torch.Tensor],
+                        presence: Optional[Presence] = None
                         ) -> Dict[str, torch.Tensor]:
-        feature = self.extract_feat(inputs)
-        prior = inputs[PRIOR] if PRIOR in self.modalities else None
-        return self.head(feature, prior)
+        if self.any_window is not None:
+            presence = presence or self.any_window.presence(inputs)
+        feature = self.extract_feat(inputs, presence)
+        if PRIOR not in self.modalities:
+            return self.head(feature, None)
+        if self.any_window is None:
+            return self.head(feature, inputs[PRIOR])
+        prior, keep = self.any_window.prior_input(
+            inputs, presence.prior, len(self.levels))
+        return self.head(feature, prior, prior_keep=keep)
 
     @staticmethod
     def _stack_gt(data_samples: List[SegDataSample]) -> torch.Tensor:
@@ -383,7 +419,10 @@ class H2CropSegmentor(BaseModel):
         if mode == 'tensor':
             return self._forward_logits(inputs)
         if mode == 'loss':
-            logits = self._forward_logits(inputs)
+            presence = None
+            if self.any_window is not None and self.training:
+                presence = self.any_window.draw(inputs)
+            logits = self._forward_logits(inputs, presence)
             return self.head.loss(logits, self._stack_gt(data_samples))
         if mode == 'predict':
             decoded = self.decode_probs(self.predict_probs(inputs))
