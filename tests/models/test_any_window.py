@@ -14,15 +14,20 @@ OPTIONS = dict(end_months=tuple(range(4, NUM_MONTHS + 1)), enmap_drop=0.3,
                prior_drop=0.3)
 
 
-def _model(**options):
+#: Without and with the opt-in pixel skip (whose S2 part sees the filled
+#: months and whose EnMAP part has its own absent embedding).
+SKIPS = (None, dict(embed_dims=4, enmap_embed_dims=3))
+
+
+def _model(pixel_skip=None, **options):
     torch.manual_seed(0)
-    return build_tiny(ALL, num_frames=NUM_MONTHS,
+    return build_tiny(ALL, num_frames=NUM_MONTHS, pixel_skip=pixel_skip,
                       any_window=dict(OPTIONS, **options))
 
 
-@pytest.fixture(scope='module')
-def model():
-    return _model().eval()
+@pytest.fixture(scope='module', params=SKIPS, ids=('plain', 'pixel_skip'))
+def model(request):
+    return _model(request.param).eval()
 
 
 def _clone(inputs):
@@ -81,9 +86,10 @@ def test_inference_on_a_short_window_equals_training_truncation(model):
     assert _same(_logits(model, no_inputs), _logits(model, full, dropped))
 
 
-def test_training_draws_do_not_leak_into_the_loss():
+@pytest.mark.parametrize('pixel_skip', SKIPS)
+def test_training_draws_do_not_leak_into_the_loss(pixel_skip):
     """The loss path: perturb what a seeded draw hides, same loss."""
-    model = _model().train()
+    model = _model(pixel_skip).train()
     inputs, samples = make_batch(ALL, LEVELS, NUM_MONTHS, batch=4, seed=3)
     torch.manual_seed(11)
     drawn = model.any_window.draw(inputs)
@@ -126,8 +132,9 @@ def test_slide_inference_without_enmap_and_short_window(model):
         assert torch.allclose(whole[lv].sum(1), torch.ones(1))
 
 
-def test_training_draws_per_sample_and_every_parameter_learns():
-    model = _model().train()
+@pytest.mark.parametrize('pixel_skip', SKIPS)
+def test_training_draws_per_sample_and_every_parameter_learns(pixel_skip):
+    model = _model(pixel_skip).train()
     inputs, samples = make_batch(ALL, LEVELS, NUM_MONTHS, batch=6, seed=4)
     torch.manual_seed(5)
     drawn = model.any_window.draw(inputs)

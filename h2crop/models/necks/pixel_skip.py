@@ -60,6 +60,10 @@ class PixelSkip(BaseModule):
         enmap_channels: EnMAP bands.
         upscale: S2 pixels per EnMAP pixel along one axis.
         norm_cfg: Norm layer; default ``dict(type='BN')``.
+        absent_embedding: Learn an "EnMAP absent" vector that stands in for
+            the EnMAP embedding of samples without EnMAP (set by the
+            segmentor for any-window models, see
+            :mod:`h2crop.models.segmentors.any_window`).
         init_cfg: mmengine init config.
 
     Shapes:
@@ -75,6 +79,7 @@ class PixelSkip(BaseModule):
                  enmap_channels: int = ENMAP_BANDS,
                  upscale: int = ENMAP_SCALE,
                  norm_cfg: Optional[dict] = None,
+                 absent_embedding: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         norm_cfg = norm_cfg or dict(type='BN')
@@ -96,6 +101,10 @@ class PixelSkip(BaseModule):
                                  f'{enmap_embed_dims}: expected >= 1 or None')
             self.enmap_mlp = pixel_mlp(int(enmap_channels),
                                        int(enmap_embed_dims), norm_cfg)
+        self.absent_enmap = None
+        if absent_embedding and self.enmap_mlp is not None:
+            self.absent_enmap = nn.Parameter(torch.zeros(
+                int(enmap_embed_dims)))
 
     @property
     def out_channels(self) -> int:
@@ -103,32 +112,59 @@ class PixelSkip(BaseModule):
         return self.embed_dims + (self.enmap_embed_dims or 0)
 
     def forward(self, s2: torch.Tensor,
-                enmap: Optional[torch.Tensor] = None) -> torch.Tensor:
+                enmap: Optional[torch.Tensor] = None,
+                enmap_keep: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Embed every pixel.
 
         Args:
             s2: Normalised series (B, T, C, H, W).
             enmap: Normalised cube (B, 218, H/3, W/3); required iff the
-                module was built with an EnMAP part.
+                module was built with an EnMAP part, unless it has the
+                absent embedding (then None means "no EnMAP").
+            enmap_keep: bool (B,), samples whose EnMAP is used; the others
+                get the absent embedding (needs ``absent_embedding``).
 
         Returns:
             (B, out_channels, H, W).
         """
-        if (enmap is None) != (self.enmap_mlp is None):
+        absent_ok = self.absent_enmap is not None
+        if self.enmap_mlp is None and (enmap is not None or
+                                       enmap_keep is not None):
+            raise ValueError('PixelSkip was built with enmap_embed_dims='
+                             'None but enmap is given')
+        if self.enmap_mlp is not None and not absent_ok and (
+                enmap is None or enmap_keep is not None):
             raise ValueError(
                 'PixelSkip was built with enmap_embed_dims='
-                f'{self.enmap_embed_dims} but enmap is '
-                f'{"missing" if enmap is None else "given"}')
-        height, width = s2.shape[-2:]
+                f'{self.enmap_embed_dims} but enmap is missing (an absent '
+                'EnMAP needs absent_embedding=True)')
+        batch, height, width = s2.shape[0], *s2.shape[-2:]
         x = rearrange(s2, 'b t c h w -> b (t c) h w')  # months x bands
         parts = [self.s2_mlp(x)]  # (B, E, H, W)
         if self.enmap_mlp is not None:
-            y = self.enmap_mlp(enmap)  # (B, E_h, h, w)
-            # each 30 m cell covers upscale x upscale S2 pixels
-            y = F.interpolate(y, scale_factor=self.upscale, mode='nearest')
-            if tuple(y.shape[-2:]) != (height, width):
-                raise ValueError(
-                    f'EnMAP grid {tuple(enmap.shape[-2:])} x {self.upscale}'
-                    f' does not cover the S2 grid {(height, width)}')
+            absent = None
+            if absent_ok:
+                absent = self.absent_enmap.view(1, -1, 1, 1)  # (1, E_h, 1, 1)
+            if enmap is None:
+                y = absent.expand(batch, -1, height, width).to(x.dtype)
+            else:
+                keep = None
+                if enmap_keep is not None:
+                    keep = enmap_keep.view(batch, 1, 1, 1)
+                    # dropped cubes become zeros before the MLP, so that
+                    # they cannot reach the kept samples through the batch
+                    # statistics of the norm layers in training
+                    enmap = torch.where(keep, enmap, enmap.new_zeros(()))
+                y = self.enmap_mlp(enmap)  # (B, E_h, h, w)
+                # each 30 m cell covers upscale x upscale S2 pixels
+                y = F.interpolate(y, scale_factor=self.upscale,
+                                  mode='nearest')
+                if tuple(y.shape[-2:]) != (height, width):
+                    raise ValueError(
+                        f'EnMAP grid {tuple(enmap.shape[-2:])} x '
+                        f'{self.upscale} does not cover the S2 grid '
+                        f'{(height, width)}')
+                if keep is not None:
+                    y = torch.where(keep, y, absent.to(y.dtype))
             parts.append(y)  # (B, E_h, H, W)
         return torch.cat(parts, dim=1)

@@ -157,6 +157,8 @@ class H2CropSegmentor(BaseModel):
             skip_cfg = copy.deepcopy(dict(pixel_skip))
             skip_cfg.setdefault('type', 'PixelSkip')
             _fill(skip_cfg, 'num_frames', self.num_frames, 'pixel_skip')
+            _fill(skip_cfg, 'absent_embedding', any_window is not None,
+                  'pixel_skip')
             if ENMAP not in modalities:
                 skip_cfg['enmap_embed_dims'] = None
             self.pixel_skip = MODELS.build(skip_cfg)
@@ -372,8 +374,12 @@ class H2CropSegmentor(BaseModel):
                             tuple(s2.shape[-2:]), enmap_feature)
         if self.pixel_skip is None:
             return feature
-        skip = self.pixel_skip(s2, inputs.get(ENMAP) if
-                               self.enmap_encoder is not None else None)
+        hs, keep = None, None
+        if self.enmap_encoder is not None:
+            hs = inputs.get(ENMAP)
+            if self.any_window is not None and hs is not None:
+                keep = presence.enmap
+        skip = self.pixel_skip(s2, hs, keep)  # hidden months already filled
         return torch.cat([feature, skip], dim=1)  # (B, C_F + C_skip, H, W)
 
     def _forward_logits(self, inputs: Dict[str, torch.Tensor],
