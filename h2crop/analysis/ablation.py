@@ -23,6 +23,7 @@ import json
 import os
 import os.path as osp
 import re
+import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -42,6 +43,8 @@ INPUTS: Dict[str, Tuple[str, ...]] = {
 INDEPENDENT = 'indep'
 #: Prefix of the baseline's rows in the tables.
 BASELINE_PREFIX = 'MLP '
+#: Result key of a model's training wall time.
+TRAIN_SECONDS = 'train_seconds'
 _VARIANT_RE = re.compile(r'^(?P<inputs>[A-Z0-9+]+)(@(?P<month>\d+))?'
                          r'(:(?P<heads>[a-z]+))?$')
 _REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -130,14 +133,35 @@ def _checkpoint(work_dir: str) -> str:
         return f.read().strip()
 
 
+def class_key(level: str, class_id: int) -> str:
+    """Result key of one class's F-score, e.g. ``level4/class/7/Fscore``."""
+    return f'{level}/class/{class_id}/Fscore'
+
+
 def _new_json(work_dir: str, before: set) -> dict:
+    """Summary metrics of the new test JSON, plus per-class F-scores.
+
+    The F-score of every class with ground-truth pixels (subset ``all``)
+    is read from the per-class CSV the metric wrote next to the JSON.
+    """
     found = sorted(set(glob.glob(osp.join(work_dir, 'test_metrics_*.json')))
                    - before, key=osp.getmtime)
     if not found:
         raise RuntimeError(f'{work_dir}: tools/test.py wrote no '
                            'test_metrics_*.json')
     with open(found[-1], encoding='utf-8') as f:
-        return json.load(f)['metrics']
+        data = json.load(f)
+    metrics = dict(data['metrics'])
+    per_class = (data.get('files') or {}).get('per_class')
+    if per_class:
+        with open(osp.join(osp.dirname(found[-1]), per_class),
+                  encoding='utf-8') as f:
+            for row in csv.DictReader(f):
+                if row['subset'] == 'all' and row['Fscore'] and \
+                        int(row['gt_pixels']) > 0:
+                    metrics[class_key(row['level'], int(
+                        row['class_id']))] = float(row['Fscore'])
+    return metrics
 
 
 def train_and_test(config: str, work_dir: str, options: Sequence[str],
@@ -151,11 +175,15 @@ def train_and_test(config: str, work_dir: str, options: Sequence[str],
     argv = [config, '--work-dir', work_dir]
     if overwrite:
         argv.append('--overwrite')
+    start = time.perf_counter()
     train.main(argv + ['--cfg-options'] + list(options))
+    seconds = time.perf_counter() - start
     before = set(glob.glob(osp.join(work_dir, 'test_metrics_*.json')))
     test.main([config, _checkpoint(work_dir), '--work-dir', work_dir,
                '--cfg-options'] + list(options))
-    return _new_json(work_dir, before)
+    metrics = _new_json(work_dir, before)
+    metrics[TRAIN_SECONDS] = round(seconds, 1)
+    return metrics
 
 
 def run_variant(config: str, variant: Variant, work_dir: str,
@@ -175,6 +203,8 @@ def run_variant(config: str, variant: Variant, work_dir: str,
             overwrite)
         metrics.update({k: v for k, v in m.items()
                         if k.startswith(level + '/')})
+        metrics[TRAIN_SECONDS] = metrics.get(TRAIN_SECONDS, 0.) + \
+            m[TRAIN_SECONDS]
     return metrics
 
 
@@ -189,9 +219,12 @@ def run_baseline(config: str, variant: Variant, data_root: str,
         cfg.end_month = variant.end_month
     cfg.merge_from_dict(_parse_extra(extra))
     cfg = resolve_experiment(cfg)
-    return baseline_from_cfg(cfg, variant.modalities,
-                             cfg[RESOLVED_KEY]['end_month'],
-                             **kwargs).fit().evaluate()
+    model = baseline_from_cfg(cfg, variant.modalities,
+                              cfg[RESOLVED_KEY]['end_month'], **kwargs)
+    start = time.perf_counter()
+    model.fit()
+    seconds = time.perf_counter() - start
+    return dict(model.evaluate(), **{TRAIN_SECONDS: round(seconds, 1)})
 
 
 def _parse_extra(extra: Sequence[str]) -> dict:
@@ -228,17 +261,42 @@ def _write(out_dir: str, stem: str, header: List[str],
     return paths
 
 
+def _mean_class_f(metrics: Dict[str, float],
+                  class_ids: Sequence[int]) -> Optional[float]:
+    """Mean level-4 F-score over the classes with test pixels."""
+    vals = [metrics[class_key(LEVELS[-1], c)] for c in class_ids
+            if class_key(LEVELS[-1], c) in metrics]
+    return sum(vals) / len(vals) if vals else None
+
+
+def synthetic_twins(data_root: str) -> List[Tuple[int, int]]:
+    """(EnMAP-only class, its S2 twin) pairs of a synthetic dataset.
+
+    Read from ``<data_root>/synthetic_info.json``; empty for other data.
+    """
+    from h2crop.datasets.synthetic import INFO_FILE
+    path = osp.join(data_root, INFO_FILE)
+    if not osp.isfile(path):
+        return []
+    with open(path, encoding='utf-8') as f:
+        return [(int(c), int(t)) for c, t in json.load(f).get('twins', [])]
+
+
 def write_tables(results: Dict[str, Dict[str, float]],
                  variants: Sequence[Variant],
                  baselines: Dict[tuple, Dict[str, float]],
-                 out_dir: str) -> Dict[str, str]:
-    """Per-level mFscore, EnMAP gain per level and changed / unchanged.
+                 out_dir: str,
+                 twins: Sequence[Tuple[int, int]] = ()) -> Dict[str, str]:
+    """Per-level mFscore, EnMAP gain, changed / unchanged, EnMAP-only.
 
     Args:
         results: Metric dict (percent) per variant name.
         variants: The variants, in table order.
         baselines: Baseline metric dict per ``(modalities, end_month)``.
         out_dir: Folder of the files.
+        twins: (EnMAP-only class, its S2 twin) pairs of level 4 (a
+            synthetic dataset's); with them, the ``enmap_only_classes``
+            table gives each variant's mean F-score over both groups.
 
     Returns:
         Written paths by ``<table>_<csv|md>`` and ``plot``.
@@ -258,13 +316,16 @@ def write_tables(results: Dict[str, Dict[str, float]],
     def level_values(m, infix=''):
         return [m.get(f'{lv}/{infix}mFscore') for lv in LEVELS]
 
-    header = ['variant'] + [f'{lv} mFscore' for lv in LEVELS] + ['mean']
+    header = ['variant'] + [f'{lv} mFscore' for lv in LEVELS] + [
+        'mean', 'train min']
     table = []
     for name, _, m in rows:
         vals = level_values(m)
         known = [x for x in vals if x is not None]
         mean = sum(known) / len(known) if known else None
-        table.append([name] + [_fmt(x) for x in vals] + [_fmt(mean)])
+        minutes = m.get(TRAIN_SECONDS)
+        table.append([name] + [_fmt(x) for x in vals] + [_fmt(mean)] + [
+            '' if minutes is None else f'{minutes / 60:.1f}'])
     for k, p in _write(out_dir, 'per_level', header, table).items():
         paths[f'per_level_{k}'] = p
 
@@ -293,6 +354,17 @@ def write_tables(results: Dict[str, Dict[str, float]],
              for name, _, m in rows]
     for k, p in _write(out_dir, 'changed_unchanged', header, table).items():
         paths[f'changed_unchanged_{k}'] = p
+    if twins:
+        header = ['variant', 'EnMAP-only classes F', 'their S2 twins F',
+                  'level4 mFscore']
+        table = []
+        for name, _, m in rows:
+            table.append([name] + [_fmt(_mean_class_f(m, ids)) for ids in (
+                [c for c, _ in twins], [t for _, t in twins])] + [
+                    _fmt(m.get(f'{LEVELS[-1]}/mFscore'))])
+        for k, p in _write(out_dir, 'enmap_only_classes', header,
+                           table).items():
+            paths[f'enmap_only_classes_{k}'] = p
     paths['plot'] = plot_levels(
         {name: level_values(m) for name, _, m in rows},
         osp.join(out_dir, 'per_level.png'))
@@ -374,4 +446,5 @@ def run_ablation(config: str, variants: Sequence[str], data_root: str,
                                   f'@{k[1]}': m
                                   for k, m in baselines.items()}), f,
                   indent=2)
-    return write_tables(results, parsed, baselines, work_dir)
+    return write_tables(results, parsed, baselines, work_dir,
+                        synthetic_twins(data_root))

@@ -198,7 +198,8 @@ class PixelBaseline:
 
         Returns:
             Metric dict in percent with the keys of the test metric:
-            ``<level>/<summary>``, ``<level>/changed/<summary>`` and
+            ``<level>/<summary>``, ``<level>/class/<id>/Fscore`` (classes
+            with ground-truth pixels), ``<level>/changed/<summary>`` and
             ``<level>/unchanged/<summary>`` (where the tiles have a prior)
             and the level means ``mFscore`` / ``mIoU`` (and per subset).
         """
@@ -236,6 +237,10 @@ class PixelBaseline:
                 summary = summary_metrics(per_class, c[INTERSECT], c[GT])
                 for name in SUMMARY_METRICS:
                     metrics[f'{lv}/{key}{name}'] = percent(summary[name])
+                if subset == ALL:  # per-class F-score of present classes
+                    for i in np.flatnonzero(c[GT] > 0):
+                        metrics[f'{lv}/class/{i + self.first}/Fscore'] = \
+                            percent(per_class['Fscore'][i])
             for name in LEVEL_MEAN_METRICS:
                 metrics[key + name] = round(nanmean(
                     [metrics[f'{lv}/{key}{name}'] for lv in self.levels]), 2)

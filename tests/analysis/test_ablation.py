@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from h2crop.analysis.ablation import parse_variant, run_ablation
+from h2crop.analysis.ablation import (
+    parse_variant,
+    run_ablation,
+    synthetic_twins,
+)
 from h2crop.analysis.pixel_baseline import PixelBaseline, pixel_features
 from h2crop.constants import (
     DATA_LISTS_DIR,
@@ -120,6 +124,14 @@ def test_run_ablation_smoke(tmp_path):
     for row in rows:
         values = [float(row[f'{lv} mFscore']) for lv in LEVELS]
         assert all(0.0 <= v <= 100.0 for v in values)
+        assert float(row['train min']) > 0  # models and baselines timed
+    # the synthetic data's EnMAP-only classes get their own table, with
+    # the per-class F-scores of the test metric's CSV / the baseline
+    assert synthetic_twins(root)
+    with open(paths['enmap_only_classes_csv'], encoding='utf-8') as f:
+        twin_rows = list(csv.DictReader(f))
+    assert [r['variant'] for r in twin_rows] == names
+    assert any(r['EnMAP-only classes F'] for r in twin_rows)
     with open(paths['enmap_gain_csv'], encoding='utf-8') as f:
         gains = list(csv.DictReader(f))
     assert [g['comparison'] for g in gains] == ['S2+H vs S2',

@@ -94,3 +94,32 @@ def test_cascade_loss_is_mean_ce_with_background_and_checks():
             torch.randn(1, 2, 4, 4), torch.full((1, 1, 4, 4), 3))
     with pytest.raises(ValueError, match='coarse to fine'):
         CascadeHeads(2, (3, 4), ('level2', 'level1'))
+
+
+@pytest.mark.parametrize('kernel_size', [1, 3])
+def test_head_kernel_size_sets_the_receptive_field(kernel_size):
+    """1 x 1 heads are per pixel; the paper's 3 x 3 ones see neighbours."""
+    torch.manual_seed(0)
+    heads = CascadeHeads(in_channels=6, num_classes=(3, 5), levels=(
+        'level1', 'level2'), with_prior=True, kernel_size=kernel_size)
+    assert all(h.hidden.kernel_size == (kernel_size, kernel_size)
+               for h in heads.heads.values())
+    feature = torch.randn(1, 6, 9, 9)
+    prior = torch.zeros(1, 2, 9, 9, dtype=torch.long)
+    base = heads(feature, prior)
+    moved = feature.clone()
+    moved[..., 4, 4] += 5.0
+    out = heads(moved, prior)
+    for level in heads.levels:
+        changed = (out[level] != base[level]).any(1)[0]  # (H, W)
+        reach = 0 if kernel_size == 1 else 2  # two stacked 3 x 3 levels
+        expected = torch.zeros(9, 9, dtype=torch.bool)
+        r = reach if level == 'level2' else min(reach, 1)
+        expected[4 - r:5 + r, 4 - r:5 + r] = True
+        assert torch.equal(changed, expected), level
+
+
+def test_head_kernel_size_refused():
+    with pytest.raises(ValueError, match='kernel_size'):
+        CascadeHeads(in_channels=6, num_classes=(3, ), levels=('level1', ),
+                     kernel_size=2)
