@@ -23,8 +23,8 @@ class CascadeHeads(BaseModule):
     cat[F, raw logits of the (i-1)-th configured level (absent for the
     first), one-hot prior of this level with N_k + 1 classes (only with
     priors)]. Each head is Conv3x3(E -> E//2) (opt-in: Conv1x1) -> ReLU ->
-    Conv1x1(E//2 -> N_k + 1). With a single level (the independent-head ablation) no logits
-    are passed on.
+    Conv1x1(E//2 -> N_k + 1). With a single level (the independent-head
+    ablation) no logits are passed on.
 
     Args:
         in_channels: Channels of the feature F (derived from the neck).
