@@ -43,6 +43,15 @@ def _same(a, b):
     return all(torch.equal(a[lv], b[lv]) for lv in a)
 
 
+def _drawn(pixel_skip, batch, data_seed, draw_seed):
+    """A training-mode model, a batch and a seeded per-sample draw."""
+    model = _model(pixel_skip).train()
+    inputs, samples = make_batch(ALL, LEVELS, NUM_MONTHS, batch=batch,
+                                 seed=data_seed)
+    torch.manual_seed(draw_seed)
+    return model, inputs, samples, model.any_window.draw(inputs)
+
+
 def test_hidden_months_and_dropped_inputs_do_not_leak(model):
     """Perturbing what the draws hide changes nothing; the rest does."""
     inputs, _ = make_batch(ALL, LEVELS, NUM_MONTHS, batch=3, seed=1)
@@ -89,10 +98,7 @@ def test_inference_on_a_short_window_equals_training_truncation(model):
 @pytest.mark.parametrize('pixel_skip', SKIPS)
 def test_training_draws_do_not_leak_into_the_loss(pixel_skip):
     """The loss path: perturb what a seeded draw hides, same loss."""
-    model = _model(pixel_skip).train()
-    inputs, samples = make_batch(ALL, LEVELS, NUM_MONTHS, batch=4, seed=3)
-    torch.manual_seed(11)
-    drawn = model.any_window.draw(inputs)
+    model, inputs, samples, drawn = _drawn(pixel_skip, 4, 3, 11)
     assert (drawn.end_month < NUM_MONTHS).any()
     assert not drawn.enmap.all() and not drawn.prior.all()
     hidden = _clone(inputs)
@@ -134,10 +140,7 @@ def test_slide_inference_without_enmap_and_short_window(model):
 
 @pytest.mark.parametrize('pixel_skip', SKIPS)
 def test_training_draws_per_sample_and_every_parameter_learns(pixel_skip):
-    model = _model(pixel_skip).train()
-    inputs, samples = make_batch(ALL, LEVELS, NUM_MONTHS, batch=6, seed=4)
-    torch.manual_seed(5)
-    drawn = model.any_window.draw(inputs)
+    model, inputs, samples, drawn = _drawn(pixel_skip, 6, 4, 5)
     # per sample, not per batch: some truncated, some not; mixed drops
     assert len(set(drawn.end_month.tolist())) > 1
     assert set(drawn.end_month.tolist()) <= set(OPTIONS['end_months'])
