@@ -21,7 +21,7 @@ $(STAMP): setup.py $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[tests]'
-	$(PY) -c "import h2crop, torch, torchvision, timm, mmengine, mmcv, mmseg.evaluation, rasterio, pyogrio, shapely"
+	$(PY) -c "import h2crop, torch, torchvision, timm, mmengine, mmcv, mmseg.evaluation, rasterio, pyogrio, shapely, pystac, odc.stac, xarray, dask, rioxarray"
 	touch $(STAMP)
 
 lint: install

@@ -30,6 +30,12 @@ INSTALL_REQUIRES = [
     'rasterio>=1.3.9',
     'pyogrio>=0.7',
     'shapely>=2.0',
+    # satellite products (h2crop.products): STAC items, lazy chunked arrays
+    'pystac>=1.10',
+    'odc-stac>=0.3.10,<0.6',
+    'xarray>=2024.1',
+    'dask>=2024.1',
+    'rioxarray>=0.15',
 ]
 
 EXTRAS_REQUIRE = {
@@ -37,6 +43,9 @@ EXTRAS_REQUIRE = {
     'dev': ['pytest>=7', 'ruff>=0.5', 'pre-commit>=3'],
     # `pip install .[tensorboard]`, then tools/train.py --tensorboard
     'tensorboard': ['tensorboard'],
+    # `pip install .[online]`: search a STAC API (tools/dataset_converters/
+    # s2_monthly.py --stac-api); never used by the tests
+    'online': ['pystac-client>=0.7'],
 }
 
 setup(

@@ -1,5 +1,6 @@
 """Mapping georeferenced scenes and tiles with a trained model."""
-from .grid import RasterGrid, enmap_grid, open_on_grid, read_grid
+from h2crop.geo.grid import RasterGrid, enmap_grid, open_on_grid, read_grid
+
 from .scene import (
                     SceneError,
                     SceneInputs,

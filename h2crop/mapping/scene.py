@@ -28,7 +28,6 @@ import numpy as np
 import rasterio
 import torch
 from rasterio.enums import Resampling
-from rasterio.shutil import copy as raster_copy
 from rasterio.windows import Window
 
 from h2crop.constants import (
@@ -41,6 +40,8 @@ from h2crop.constants import (
     S2,
     S2_BANDS,
 )
+from h2crop.geo.cog import COG_BLOCK, check_output, temp_path, write_cog
+from h2crop.geo.grid import RasterGrid, enmap_grid, open_on_grid
 from h2crop.models.segmentors.slide import (
     pad_to,
     slide_accumulate,
@@ -49,15 +50,12 @@ from h2crop.models.segmentors.slide import (
 from h2crop.visualization.legend import level_palette
 
 from .geotiff import confidence_percent
-from .grid import RasterGrid, enmap_grid, open_on_grid
 from .styles import level_vrt_path, write_level_vrts
 
 #: Value of every output band where the inputs are missing.
 NODATA = 255
 #: Name of the last output band.
 DEEPEST_BAND = 'deepest_confident_level'
-#: Block size of the COG.
-COG_BLOCK = 256
 #: GDAL block cache (MB) while mapping: bounded so that memory does not
 #: grow with the scene (GDAL's default is 5 % of the machine's RAM).
 GDAL_CACHE_MB = 64
@@ -330,12 +328,6 @@ def _normalised(model: torch.nn.Module, raw: Dict[str, np.ndarray],
     return inputs
 
 
-def _check_output(path: str, overwrite: bool) -> None:
-    if osp.exists(path) and not overwrite:
-        raise FileExistsError(f'{path} exists; pass --overwrite to replace '
-                              'it')
-
-
 def class_table_rows(model: torch.nn.Module) -> List[List[object]]:
     """``[band, level, id, name, red, green, blue]`` per class and level."""
     rows = []
@@ -500,15 +492,15 @@ class SceneMapper:
 
     def _map_scene(self, inputs: SceneInputs, out_path: str,
                    overwrite: bool) -> Dict[str, object]:
-        _check_output(out_path, overwrite)
+        check_output(out_path, overwrite)
         csv_path = sidecar_csv_path(out_path)
-        _check_output(csv_path, overwrite)
+        check_output(csv_path, overwrite)
         for level in self.levels:
-            _check_output(level_vrt_path(out_path, level), overwrite)
+            check_output(level_vrt_path(out_path, level), overwrite)
         model = self.model
         with SceneReader(inputs, model.num_frames, model.modalities,
                          self.levels) as reader:
-            tmp = _temp_path(out_path, 'strips')
+            tmp = temp_path(out_path, 'strips')
             try:
                 with rasterio.open(tmp, 'w', **self.profile(reader.grid)
                                    ) as dst:
@@ -535,40 +527,6 @@ def _window_sink(dst):
         dst.write(bands, window=Window(0, row, bands.shape[2],
                                        bands.shape[1]))
     return sink
-
-
-def _temp_path(out_path: str, tag: str, per_process: bool = True) -> str:
-    """A hidden file beside ``out_path``.
-
-    The name is per process unless shared by the ranks of one run.
-    """
-    folder = osp.dirname(osp.abspath(out_path))
-    os.makedirs(folder, exist_ok=True)
-    pid = f'.{os.getpid()}' if per_process else ''
-    return osp.join(folder, f'.{osp.basename(out_path)}.{tag}{pid}.tif')
-
-
-def write_cog(src_path: str, out_path: str) -> None:
-    """Copy a GeoTIFF into a tiled, deflate-compressed COG with overviews.
-
-    Overviews are nearest (class ids must stay ids); the COG is written to a
-    temporary name and renamed.
-    """
-    with rasterio.open(src_path) as src:
-        side = max(src.width, src.height)
-    # halve until the smallest overview is about 64 px (at least one)
-    count = 1
-    while side >> (count + 1) >= 64:
-        count += 1
-    tmp = _temp_path(out_path, 'cog')
-    try:
-        raster_copy(src_path, tmp, driver='COG', compress='deflate',
-                    blocksize=COG_BLOCK, overview_resampling='nearest',
-                    overview_count=count, resampling='nearest')
-        os.replace(tmp, out_path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def write_class_csv(model: torch.nn.Module, path: str) -> None:
@@ -622,12 +580,12 @@ def _map_scene_distributed(mapper: SceneMapper, inputs: SceneInputs,
                            barrier, overwrite: bool
                            ) -> Optional[Dict[str, object]]:
     csv_path = sidecar_csv_path(out_path)
-    _check_output(out_path, overwrite)
-    _check_output(csv_path, overwrite)
+    check_output(out_path, overwrite)
+    check_output(csv_path, overwrite)
     for level in mapper.levels:
-        _check_output(level_vrt_path(out_path, level), overwrite)
+        check_output(level_vrt_path(out_path, level), overwrite)
     model = mapper.model
-    parts = [_temp_path(out_path, f'part{r}of{world_size}', False)
+    parts = [temp_path(out_path, f'part{r}of{world_size}', False)
              for r in range(world_size)]
     try:
         with SceneReader(inputs, model.num_frames, model.modalities,
@@ -650,7 +608,7 @@ def _map_scene_distributed(mapper: SceneMapper, inputs: SceneInputs,
         barrier()
         if rank != 0:
             return None
-        tmp = _temp_path(out_path, 'strips')
+        tmp = temp_path(out_path, 'strips')
         try:
             with rasterio.open(tmp, 'w', **mapper.profile(grid)) as dst:
                 mapper.describe(dst)

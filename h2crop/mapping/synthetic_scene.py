@@ -27,8 +27,7 @@ from h2crop.constants import (
     S2_BANDS,
 )
 from h2crop.datasets.h5io import LABEL, read_tile
-
-from .grid import RasterGrid, enmap_grid
+from h2crop.geo.grid import RasterGrid, enmap_grid
 
 #: Default CRS (UTM zone 33N) and an upper-left corner that is not a
 #: multiple of the 10 m pixel.

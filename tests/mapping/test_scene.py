@@ -8,7 +8,7 @@ import rasterio
 
 from h2crop.apis import inference_model, init_model
 from h2crop.constants import ENMAP, PRIOR, S2
-from h2crop.mapping import RasterGrid
+from h2crop.geo import RasterGrid
 from h2crop.mapping.scene import (
     NODATA,
     SceneError,

@@ -12,7 +12,7 @@ import pytest
 import rasterio
 
 from h2crop.constants import ENMAP, H5_DIR, PRIOR, S2
-from h2crop.mapping import RasterGrid
+from h2crop.geo import RasterGrid
 from h2crop.mapping.scene import preview_path, sidecar_csv_path
 from h2crop.mapping.synthetic_scene import mosaic_tiles, scene_ids, write_scene
 

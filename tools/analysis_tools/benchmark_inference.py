@@ -66,7 +66,7 @@ def write_random_scene(folder: str, width: int, height: int, months: int,
     from affine import Affine
     from rasterio.windows import Window
 
-    from h2crop.mapping import RasterGrid, enmap_grid
+    from h2crop.geo import RasterGrid, enmap_grid
     os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(seed)
     grid = RasterGrid(rasterio.crs.CRS.from_epsg(32633),

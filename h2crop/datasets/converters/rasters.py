@@ -3,7 +3,7 @@
 The first S2 month defines the 10 m grid of the scene. Other months must
 lie on it (else they are resampled on the fly with a warning); EnMAP is read
 on the 30 m grid that shares the S2 origin
-(:func:`~h2crop.mapping.grid.enmap_grid`), resampled on the fly with a
+(:func:`~h2crop.geo.grid.enmap_grid`), resampled on the fly with a
 warning when the file lies elsewhere (another origin, pixel size or CRS).
 
 Tile ``(row, col)`` covers S2 pixels ``row*T .. row*T+T-1`` by
@@ -29,7 +29,7 @@ from h2crop.constants import (
     S2_BANDS,
     S2_DTYPE,
 )
-from h2crop.mapping.grid import RasterGrid, enmap_grid, open_on_grid, read_grid
+from h2crop.geo.grid import RasterGrid, enmap_grid, open_on_grid, read_grid
 
 #: Key of the valid-pixel mask in :meth:`SceneReader.read_tile`.
 VALID = 'valid'

@@ -10,9 +10,9 @@ from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 
 from h2crop.constants import ENMAP_SCALE
-from h2crop.mapping import RasterGrid, enmap_grid, open_on_grid, read_grid
+from h2crop.geo.grid import RasterGrid, enmap_grid, open_on_grid, read_grid
 
-from ._rasters import ORIGIN, UTM, reproject_grid, s2_grid, write_raster
+from .._rasters import ORIGIN, UTM, reproject_grid, s2_grid, write_raster
 
 
 def test_read_grid_and_same_as(tmp_path):

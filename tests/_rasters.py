@@ -8,7 +8,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.warp import calculate_default_transform
 
-from h2crop.mapping import RasterGrid
+from h2crop.geo import RasterGrid
 
 #: UTM zone 33N, as a real S2 tile in central Europe.
 UTM = CRS.from_epsg(32633)
