@@ -74,9 +74,9 @@ class RasterGrid:
             ``'pixel size'``, ``'rotation'``, ``'origin'``, ``'size'``.
         """
         out = []
-        if not _same_crs(self.crs, other.crs):
-            out.append(f'CRS ({_crs_name(other.crs)} vs '
-                       f'{_crs_name(self.crs)})')
+        if not same_crs(self.crs, other.crs):
+            out.append(f'CRS ({crs_name(other.crs)} vs '
+                       f'{crs_name(self.crs)})')
         a, b = self.transform, other.transform
         if not (math.isclose(a.a, b.a, abs_tol=atol)
                 and math.isclose(a.e, b.e, abs_tol=atol)):
@@ -107,13 +107,15 @@ class RasterGrid:
                 max(bottom, top))
 
 
-def _same_crs(a, b) -> bool:
+def same_crs(a, b) -> bool:
+    """Whether two CRSs (or two missing ones) are the same."""
     if a is None or b is None:
         return a is None and b is None
     return CRS.from_user_input(a) == CRS.from_user_input(b)
 
 
-def _crs_name(crs) -> str:
+def crs_name(crs) -> str:
+    """A short name of a CRS (``EPSG:32633`` or the start of its WKT)."""
     if crs is None:
         return 'none'
     epsg = crs.to_epsg()
