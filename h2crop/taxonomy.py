@@ -11,8 +11,10 @@ contiguous and every level-(k+1) id must have exactly one level-k parent (a
 strict tree).
 """
 import csv
+import hashlib
+import json
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -25,6 +27,15 @@ from .validators import check_levels
 ArrayLike = Union[np.ndarray, Tensor]
 
 BACKGROUND_NAME = 'background'
+#: Column of the HCAT3 code of a level-4 class.
+CODE_COLUMN = 'HCAT3_code'
+#: Columns of the taxonomy table (``cascade_labels.csv``), in file order.
+TABLE_COLUMNS: Tuple[str, ...] = (CODE_COLUMN,) + tuple(
+    f'{lv}_{c}' for lv in LEVELS for c in ('id', 'name'))
+#: :meth:`Taxonomy.digest` of the numeric fallback (no table).
+DEFAULT_DIGEST = 'paper-counts'
+#: Key of an embedded table in a taxonomy spec (see :func:`load_taxonomy`).
+EMBEDDED_ROWS = 'rows'
 
 
 class TaxonomyError(ValueError):
@@ -243,17 +254,38 @@ class Taxonomy:
         with open(path, newline='', encoding='utf-8') as f:
             reader = csv.DictReader(f)
             header = reader.fieldnames or []
-            need = [f'{lv}_{c}' for lv in LEVELS for c in ('id', 'name')]
-            missing = [c for c in need if c not in header]
-            if missing:
-                raise TaxonomyError(f'{path}: missing columns {missing}; '
-                                    f'expected {need} (+ HCAT3_code)')
-            extra = [c for c in header if c.startswith('level')
-                     and c not in need]
-            if extra:
-                raise TaxonomyError(f'{path}: unexpected level columns {extra}'
-                                    f'; exactly {NUM_LEVELS} levels expected')
             rows = list(reader)
+        return cls.from_rows(rows, source=path, header=header)
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Mapping[str, object]],
+                  source: str = 'table',
+                  header: Optional[Sequence[str]] = None) -> 'Taxonomy':
+        """Build and validate a taxonomy from its table rows.
+
+        Args:
+            rows: One mapping per level-4 class with the columns of
+                ``cascade_labels.csv`` (:data:`TABLE_COLUMNS`; values as text
+                or integers), e.g. :meth:`to_rows` of another taxonomy.
+            source: Where the rows came from, for messages.
+            header: Column names; default: the keys of the first row.
+
+        Raises:
+            TaxonomyError: As :meth:`from_csv`.
+        """
+        path = source
+        if header is None:
+            header = list(rows[0]) if rows else []
+        need = [f'{lv}_{c}' for lv in LEVELS for c in ('id', 'name')]
+        missing = [c for c in need if c not in header]
+        if missing:
+            raise TaxonomyError(f'{path}: missing columns {missing}; '
+                                f'expected {need} (+ HCAT3_code)')
+        extra = [c for c in header if c.startswith('level')
+                 and c not in need]
+        if extra:
+            raise TaxonomyError(f'{path}: unexpected level columns {extra}'
+                                f'; exactly {NUM_LEVELS} levels expected')
         if not rows:
             raise TaxonomyError(f'{path}: no rows')
 
@@ -273,7 +305,7 @@ class Taxonomy:
                 if cid < 1:
                     raise TaxonomyError(f'{path}:{line}: {lv}_id {cid} < 1 '
                                         f'(0 is reserved for background)')
-                name = (row[f'{lv}_name'] or '').strip()
+                name = str(row[f'{lv}_name'] or '').strip()
                 if names[k].setdefault(cid, name) != name:
                     raise TaxonomyError(
                         f'{path}:{line}: {lv} id {cid} named {name!r} here '
@@ -287,7 +319,7 @@ class Taxonomy:
             if ids[-1] in codes:
                 raise TaxonomyError(f'{path}:{line}: {LEVELS[-1]} id '
                                     f'{ids[-1]} listed twice')
-            codes[ids[-1]] = (row.get('HCAT3_code') or '').strip()
+            codes[ids[-1]] = str(row.get(CODE_COLUMN) or '').strip()
 
         name_lists, parent_arrays = [], []
         for k, lv in enumerate(LEVELS):
@@ -308,6 +340,46 @@ class Taxonomy:
         code_list = [''] + [codes[i] for i in range(1, len(codes) + 1)]
         return cls(name_lists, parent_arrays, code_list, source=path)
 
+    def to_rows(self) -> List[Dict[str, object]]:
+        """The table: one row per level-4 class, in id order.
+
+        The inverse of :meth:`from_rows`: keys are :data:`TABLE_COLUMNS`,
+        ids are integers. The numeric fallback (:meth:`default`) has no
+        table.
+
+        Raises:
+            TaxonomyError: For the numeric fallback.
+        """
+        if not self.has_hierarchy:
+            raise TaxonomyError('the numeric fallback taxonomy has no table '
+                                '(no names, no parents)')
+        rows = []
+        for fine in range(1, len(self.names[-1])):
+            path = [fine]
+            for k in range(NUM_LEVELS - 1, 0, -1):
+                path.append(int(self.parents[k][path[-1]]))
+            path.reverse()  # coarse to fine
+            row: Dict[str, object] = {
+                CODE_COLUMN: self.codes[fine] if self.codes else ''}
+            for k, lv in enumerate(LEVELS):
+                row[f'{lv}_id'] = path[k]
+                row[f'{lv}_name'] = self.names[k][path[k]]
+            rows.append(row)
+        return rows
+
+    def digest(self) -> str:
+        """A short fingerprint of the classes (names, ids, tree, codes).
+
+        Equal for two taxonomies that decode every id the same way, whatever
+        file they came from: the first 12 hex digits of the SHA-256 of the
+        table rows as JSON (:data:`DEFAULT_DIGEST` for the numeric fallback).
+        """
+        if not self.has_hierarchy:
+            return DEFAULT_DIGEST
+        text = json.dumps(self.to_rows(), sort_keys=True,
+                          separators=(',', ':'), ensure_ascii=False)
+        return hashlib.sha256(text.encode('utf-8')).hexdigest()[:12]
+
     def check_paper_counts(self) -> None:
         """Check the class counts against the paper's.
 
@@ -324,15 +396,59 @@ class Taxonomy:
                 f'num_crop_classes={self.num_crop_classes})')
 
 
-def load_taxonomy(path: Optional[str] = None,
+#: What :func:`load_taxonomy` takes: a CSV path, None (the numeric
+#: fallback) or an embedded table ``{'rows': [...], 'source': str}``.
+TaxonomySpec = Union[None, str, Mapping[str, object]]
+
+
+def embed_taxonomy(taxonomy: 'Taxonomy') -> Optional[Dict[str, object]]:
+    """A taxonomy as a spec that needs no file (None for the fallback).
+
+    The spec holds the table itself (:meth:`Taxonomy.to_rows`), where it
+    came from and its digest; :func:`load_taxonomy` rebuilds the same
+    taxonomy from it. Checkpoints carry their taxonomy this way.
+    """
+    if not taxonomy.has_hierarchy:
+        return None
+    return {EMBEDDED_ROWS: taxonomy.to_rows(), 'source': taxonomy.source,
+            'digest': taxonomy.digest()}
+
+
+def is_embedded(spec: TaxonomySpec) -> bool:
+    """Whether a taxonomy spec is an embedded table (not a path / None)."""
+    return isinstance(spec, Mapping) and EMBEDDED_ROWS in spec
+
+
+def load_taxonomy(path: TaxonomySpec = None,
                   require_paper_counts: bool = False) -> Taxonomy:
-    """Load a taxonomy CSV, or the numeric fallback when ``path`` is None.
+    """Load a taxonomy CSV, an embedded table, or the numeric fallback.
 
     Args:
-        path: A ``cascade_labels.csv`` file, or None.
+        path: A ``cascade_labels.csv`` file, an embedded table (see
+            :func:`embed_taxonomy`), or None.
         require_paper_counts: Also require the paper's class counts.
+
+    Raises:
+        TaxonomyError: For a malformed file or table, or an embedded table
+            whose digest does not match its rows.
     """
-    tax = Taxonomy.default() if path is None else Taxonomy.from_csv(path)
+    if path is None:
+        tax = Taxonomy.default()
+    elif is_embedded(path):
+        source = str(path.get('source') or 'embedded table')
+        rows = [dict(r) for r in path[EMBEDDED_ROWS]]
+        tax = Taxonomy.from_rows(rows, source=source)
+        stated = path.get('digest')
+        if stated is not None and stated != tax.digest():
+            raise TaxonomyError(f'{source}: embedded taxonomy rows give '
+                                f'digest {tax.digest()}, not the recorded '
+                                f'{stated}')
+    elif isinstance(path, Mapping):
+        raise TaxonomyError(f'a taxonomy given as a mapping needs the key '
+                            f'{EMBEDDED_ROWS!r} (the table rows); got keys '
+                            f'{sorted(path)}')
+    else:
+        tax = Taxonomy.from_csv(path)
     if require_paper_counts:
         tax.check_paper_counts()
     return tax

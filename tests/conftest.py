@@ -48,6 +48,25 @@ def taxonomy_csv() -> str:
     return require_shared('cascade_labels.csv')
 
 
+def save_like_training(model, path: str, **meta) -> str:
+    """Save ``model`` (from ``init_model``) as h2crop's training does.
+
+    The meta holds what :class:`~h2crop.engine.H2CropRunner` writes: the
+    config text (mmengine) and the experiment record of the model's
+    resolved config; ``meta`` entries are added.
+    """
+    import torch
+
+    from h2crop.engine.checkpoint_experiment import (
+        EXPERIMENT_META_KEY,
+        experiment_record,
+    )
+    meta = dict(epoch=1, cfg=model.cfg.pretty_text, **meta)
+    meta[EXPERIMENT_META_KEY] = experiment_record(model.cfg)
+    torch.save({'state_dict': model.state_dict(), 'meta': meta}, path)
+    return path
+
+
 @pytest.fixture(scope='session')
 def tiny_dataset_96(tmp_path_factory) -> str:
     """A session-wide synthetic dataset of 96 px tiles (12 tiles)."""
@@ -62,7 +81,8 @@ def tiny_model_files(tiny_dataset_96, tmp_path_factory):
     (the demo config shrunk), for the inference and mapping tests.
 
     The weights are a random initialisation saved as a training checkpoint
-    would be (``state_dict`` + ``meta``).
+    would be (``state_dict`` + ``meta`` with the config text and the
+    experiment record, see :func:`save_like_training`).
     """
     import torch
 
@@ -76,6 +96,5 @@ def tiny_model_files(tiny_dataset_96, tmp_path_factory):
     torch.manual_seed(0)
     model = init_model(cfg_path)
     ckpt = osp.join(str(folder), 'tiny.pth')
-    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 1}},
-               ckpt)
+    save_like_training(model, ckpt)
     return cfg_path, ckpt, tiny_dataset_96

@@ -5,6 +5,9 @@ Examples::
     # tiles (with or without labels): <id>_pred.h5 (+ <id>_pred.png)
     python tools/infer.py CONFIG CKPT --h5 data/new/h5_data --out preds/ --show
 
+    # the checkpoint alone: its config and experiment travel with it
+    python tools/infer.py CKPT --h5 data/new/h5_data --out preds/
+
     # a scene: S2 monthly composites (January first), EnMAP, prior -> COG
     python tools/infer.py CONFIG CKPT --s2 s2_01.tif ... s2_06.tif \
         --enmap enmap.tif --prior prior_2023.tif --out map.tif
@@ -50,8 +53,17 @@ def parse_band_list(text: str) -> List[int]:
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Map crops with a trained h2crop model')
-    parser.add_argument('config', help='config file of the model')
-    parser.add_argument('checkpoint', help='checkpoint with model weights')
+    parser.add_argument(
+        'model', nargs='+', metavar='[CONFIG] CHECKPOINT',
+        help='a checkpoint written by h2crop\'s training (its config and '
+        'experiment -- taxonomy, band statistics, window, inputs -- travel '
+        'with it), optionally preceded by a config; a config\'s choices '
+        'that contradict the checkpoint\'s are refused')
+    parser.add_argument(
+        '--allow-experiment-mismatch', action='store_true',
+        help='map although the config states a taxonomy, band statistics, '
+        'window, inputs or levels other than the checkpoint\'s (a warning '
+        'instead of an error; default: refuse)')
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument('--h5', nargs='+', metavar='PATH',
                      help='H5 tiles, folders of tiles or split lists '
@@ -96,6 +108,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='no progress bar')
     parse_cfg_options(parser)
     args = finish_args(parser.parse_args(argv))
+    if len(args.model) > 2:
+        parser.error(f'expected [CONFIG] CHECKPOINT, got {len(args.model)} '
+                     f'paths: {" ".join(args.model)}')
+    args.config = args.model[0] if len(args.model) == 2 else None
+    args.checkpoint = args.model[-1]
+    if args.checkpoint.endswith('.py'):
+        parser.error(f'{args.checkpoint} is a config; the last path must be '
+                     'the checkpoint (.pth)')
     if args.h5 is not None:
         if args.amp:
             parser.error('--amp belongs to scene mode (--s2); tiles are '
@@ -200,8 +220,13 @@ def main(argv: Optional[List[str]] = None) -> None:
         if device.startswith('cuda'):
             device = f'cuda:{int(os.environ.get("LOCAL_RANK", 0))}'
     try:
-        model = init_model(args.config, args.checkpoint, device,
-                           args.cfg_options)
+        try:
+            model = init_model(args.config, args.checkpoint, device,
+                               args.cfg_options,
+                               args.allow_experiment_mismatch)
+        except (ValueError, FileNotFoundError) as err:
+            # ExperimentConfigError (a ValueError): one line, no trace
+            raise SystemExit(f'error: {err}') from err
         progress = not args.no_progress and rank == 0
         if args.h5 is not None:
             try:

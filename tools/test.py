@@ -32,6 +32,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--show-dir', help='write visualisations (S2 '
                         'colour composite, label, prediction) into this '
                         'folder')
+    parser.add_argument(
+        '--allow-experiment-mismatch', action='store_true',
+        help='test although the config states a taxonomy, band statistics, '
+        'window, inputs or levels other than the checkpoint\'s (a warning '
+        'instead of an error; default: refuse)')
     parse_cfg_options(parser)
     return finish_args(parser.parse_args(argv))
 

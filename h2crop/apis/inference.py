@@ -5,37 +5,65 @@ Example::
     from h2crop.apis import init_model, inference_model
     model = init_model('configs/demo/h2crop_demo_s2_h_p.py',
                        'work_dirs/demo/best_mFscore_epoch_12.pth')
+    # or from the checkpoint alone (its config and experiment travel with it)
+    model = init_model(checkpoint='work_dirs/demo/best_mFscore_epoch_12.pth')
     result = inference_model(model, s2, enmap, prior)   # raw int16 / uint8
     result['pred']        # (L, H, W) uint8 class ids per level
     result['confidence']  # (L, H, W) float32 probability of the chosen class
 """
 import copy
-from typing import Dict, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from mmengine.config import Config
 
 from h2crop.constants import ENMAP, ENMAP_SCALE, LEVELS, NUM_LEVELS, PRIOR, S2
+from h2crop.engine.checkpoint_experiment import (
+    check_any_window_maximum,
+    provenance,
+    reconcile_experiment,
+    record_of_meta,
+)
 from h2crop.engine.experiment import check_option_keys, resolve_experiment
-from h2crop.models.weights.io import TRUSTED, read_state_dict
+from h2crop.models.weights.io import (
+    TRUSTED,
+    load_checkpoint_file,
+    unwrap_state_dict,
+)
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
 
 def resolve_inference_cfg(config: Union[str, Config],
-                          cfg_options: Optional[dict] = None) -> Config:
+                          cfg_options: Optional[dict] = None,
+                          record: Optional[Mapping[str, Any]] = None,
+                          checkpoint: Optional[str] = None,
+                          allow_experiment_mismatch: bool = False
+                          ) -> Config:
     """Load a config for inference: overrides applied, no pretrained files.
 
-    ``--cfg-options`` style overrides are merged and the experiment's
-    choices are derived everywhere (:func:`~h2crop.engine.experiment.
-    resolve_experiment`, as for training and testing), then every
-    ``init_cfg`` that would read pretrained weights (AgriFM.pth) is removed:
-    the checkpoint supplies all weights.
+    ``--cfg-options`` style overrides are merged; with a checkpoint, its
+    experiment record fills the choices the config does not state and
+    refuses those that contradict it
+    (:func:`~h2crop.engine.checkpoint_experiment.reconcile_experiment`);
+    then the experiment's choices are derived everywhere
+    (:func:`~h2crop.engine.experiment.resolve_experiment`, as for training
+    and testing), and every ``init_cfg`` that would read pretrained weights
+    (AgriFM.pth) is removed: the checkpoint supplies all weights.
 
     Args:
         config: Config file or loaded config (copied, not changed).
         cfg_options: Overrides, e.g. ``{'model.test_cfg.mode': 'slide'}``.
+        record: The checkpoint's experiment record (None: none checked).
+        checkpoint: The checkpoint's path (for messages); None when no
+            checkpoint is reconciled.
+        allow_experiment_mismatch: Keep contradicting choices of the
+            config, with a warning.
+
+    Raises:
+        ExperimentConfigError: Invalid choices, or (a subclass) choices
+            that contradict the checkpoint's.
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else \
         copy.deepcopy(config)
@@ -45,7 +73,12 @@ def resolve_inference_cfg(config: Union[str, Config],
     if 'model' not in cfg:
         raise KeyError(f'config {getattr(cfg, "filename", config)} has no '
                        '`model` entry')
+    if checkpoint is not None:
+        cfg = reconcile_experiment(cfg, record, checkpoint, mode='infer',
+                                   allow_mismatch=allow_experiment_mismatch)
     cfg = resolve_experiment(cfg)
+    if checkpoint is not None and not allow_experiment_mismatch:
+        check_any_window_maximum(cfg, record, checkpoint)
     cfg.model.init_cfg = None
     for part in ('s2_encoder', 'enmap_encoder'):
         if isinstance(cfg.model.get(part), dict):
@@ -53,27 +86,64 @@ def resolve_inference_cfg(config: Union[str, Config],
     return cfg
 
 
-def init_model(config: Union[str, Config],
+def checkpoint_config(checkpoint: str, meta: Mapping[str, Any]) -> Config:
+    """The config a training checkpoint was written with.
+
+    mmengine stores the run's config text in every checkpoint's meta; its
+    data paths (those of the training machine) are not used for mapping,
+    and the taxonomy comes from the experiment record instead of a path.
+
+    Raises:
+        ValueError: When the checkpoint carries no config (older or
+            converted checkpoints): the message says to give one.
+    """
+    text = meta.get('cfg') if isinstance(meta, Mapping) else None
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f'{checkpoint} carries no config (a converted or '
+                         'bare-weights checkpoint): give the config too '
+                         '(tools/infer.py CONFIG CKPT)')
+    cfg = Config.fromstring(text, file_format='.py')
+    if record_of_meta(meta) is not None:
+        cfg.pop('taxonomy', None)  # the record carries the table itself
+    return cfg
+
+
+def init_model(config: Union[str, Config, None] = None,
                checkpoint: Optional[str] = None,
                device: Union[str, torch.device] = 'cpu',
-               cfg_options: Optional[dict] = None) -> torch.nn.Module:
-    """Build a model from a config and load trained weights.
+               cfg_options: Optional[dict] = None,
+               allow_experiment_mismatch: bool = False) -> torch.nn.Module:
+    """Build a model from a config and/or a checkpoint and load its weights.
+
+    With a checkpoint written by h2crop's training, the experiment it was
+    trained in (taxonomy table, band statistics, window, inputs, levels)
+    comes with it: choices the config does not state are taken from the
+    checkpoint and contradicting ones are refused. ``config=None`` builds
+    the model from the checkpoint alone (its stored config and record).
 
     Args:
-        config: Config file or loaded config.
+        config: Config file or loaded config; None to use the checkpoint's.
         checkpoint: A checkpoint written by h2crop's training (its
             ``state_dict`` is loaded strictly); None keeps freshly
             initialised weights.
         device: Device of the model.
         cfg_options: Config overrides (see :func:`resolve_inference_cfg`),
             e.g. ``{'model.test_cfg.decode': 'consistent'}``.
+        allow_experiment_mismatch: Use the config's choices where they
+            contradict the checkpoint's, with a warning.
 
     Returns:
-        The model in eval mode, with ``model.cfg`` the config used.
+        The model in eval mode, with ``model.cfg`` the config used and
+        ``model.provenance`` what maps state about it (checkpoint, config,
+        taxonomy digest; see
+        :func:`~h2crop.engine.checkpoint_experiment.provenance`).
 
     Raises:
+        ValueError: Neither config nor checkpoint, or a checkpoint alone
+            that carries no config.
         FileNotFoundError / RuntimeError: For a missing or unreadable
             checkpoint.
+        ExperimentConfigError: Choices contradicting the checkpoint's.
         RuntimeError: When the checkpoint's weights do not match the model
             (missing or unexpected keys, other shapes).
     """
@@ -81,14 +151,25 @@ def init_model(config: Union[str, Config],
     from h2crop.utils import register_all_modules
 
     register_all_modules(init_default_scope=False)
-    cfg = resolve_inference_cfg(config, cfg_options)
+    if config is None and checkpoint is None:
+        raise ValueError('init_model needs a config, a checkpoint or both')
+    state, record = None, None
+    if checkpoint is not None:
+        # our own training checkpoints hold mmengine's message hub
+        obj = load_checkpoint_file(checkpoint, trust=TRUSTED)
+        meta = obj.get('meta', {}) if isinstance(obj, Mapping) else {}
+        record = record_of_meta(meta)
+        state = unwrap_state_dict(obj, checkpoint)
+    source = config if isinstance(config, str) else None
+    if config is None:
+        config = checkpoint_config(checkpoint, meta)
+    cfg = resolve_inference_cfg(config, cfg_options, record, checkpoint,
+                                allow_experiment_mismatch)
     model = MODELS.build(cfg.model.to_dict() if hasattr(
         cfg.model, 'to_dict') else dict(cfg.model))
-    if checkpoint is None:
+    if state is None:
         model.init_weights()
     else:
-        # our own training checkpoints hold mmengine's message hub
-        state = read_state_dict(checkpoint, trust=TRUSTED)
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as err:
@@ -96,6 +177,8 @@ def init_model(config: Union[str, Config],
                                f'of {getattr(cfg, "filename", "the config")}'
                                f': {err}') from err
     model.cfg = cfg
+    model.provenance = provenance(checkpoint, source, model.taxonomy,
+                                  record)
     return model.to(device).eval()
 
 

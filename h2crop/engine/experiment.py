@@ -41,6 +41,7 @@ from h2crop.constants import (
     TAXONOMY_FILE,
     TILE_SIZE,
 )
+from h2crop.taxonomy import is_embedded
 from h2crop.validators import check_levels, check_modalities
 
 #: Top-level keys that state an experiment's choices.
@@ -137,10 +138,12 @@ def _validate(choices: Dict[str, Any]) -> None:
             raise ExperimentConfigError(
                 f'{key}={choices[key]!r}: expected a folder path')
     tax = choices['taxonomy']
-    if tax is not None and not isinstance(tax, str):
+    if tax is not None and not isinstance(tax, str) and \
+            not is_embedded(tax):
         raise ExperimentConfigError(
-            f'taxonomy={tax!r}: expected a cascade_labels.csv path or None '
-            "(the paper's class counts, no names)")
+            f'taxonomy={tax!r}: expected a cascade_labels.csv path, None '
+            "(the paper's class counts, no names) or a taxonomy table "
+            "embedded by a checkpoint ({'rows': [...], ...})")
 
 
 def _choices(cfg: Config, prev: Mapping[str, Any]) -> Dict[str, Any]:

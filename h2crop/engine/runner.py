@@ -15,6 +15,7 @@ from h2crop.registry import RUNNERS
 
 from .buffer_sync import BroadcastBuffersHook
 from .checkpoint import _fsync_dir, as_trusted
+from .checkpoint_experiment import EXPERIMENT_META_KEY, experiment_record
 from .data_faults import SkippedTilesHook, explain_data_error
 from .hooks import restore_rng_from_meta
 
@@ -47,6 +48,7 @@ class H2CropRunner(Runner):
     def __init__(self, *args, load_strict: bool = True, **kwargs) -> None:
         self._load_strict = load_strict
         self._resumed_meta: Optional[Dict] = None
+        self._experiment: Optional[Dict] = None
         super().__init__(*args, **kwargs)
 
     @classmethod
@@ -96,7 +98,19 @@ class H2CropRunner(Runner):
                         save_param_scheduler: bool = True,
                         meta: Optional[dict] = None, by_epoch: bool = True,
                         backend_args: Optional[dict] = None):
-        """Save like mmengine, but atomically for local folders."""
+        """Save like mmengine, atomically for local folders.
+
+        The meta also holds the resolved experiment
+        (:func:`~h2crop.engine.checkpoint_experiment.experiment_record`
+        under :data:`~h2crop.engine.checkpoint_experiment.
+        EXPERIMENT_META_KEY`), so the weights carry their taxonomy, band
+        statistics, window, inputs and levels.
+        """
+        if self._experiment is None:
+            self._experiment = experiment_record(self.cfg) or {}
+        meta = dict(meta or {})
+        if self._experiment:
+            meta[EXPERIMENT_META_KEY] = self._experiment
         local = file_client_args is None and (
             backend_args is None or backend_args.get('backend') in
             (None, 'local')) and '://' not in str(out_dir)

@@ -10,6 +10,11 @@ from mmengine.config import Config, ConfigDict, DictAction
 from h2crop.constants import H5_DIR, H5_SUFFIX
 from h2crop.datasets.h2crop_dataset import read_split_list, resolve_ann_file
 from h2crop.datasets.h5io import H2CropDataError, tile_has_parcel_ids
+from h2crop.engine.checkpoint_experiment import (
+    check_any_window_maximum,
+    reconcile_experiment,
+    record_of_meta,
+)
 from h2crop.engine.dist import init_distributed
 from h2crop.engine.experiment import (
     EXPERIMENT_KEYS,
@@ -24,6 +29,7 @@ from h2crop.engine.work_dir import (
     clear_checkpoints,
     drop_pretrained_init,
 )
+from h2crop.models.weights.io import CheckpointReadError, read_checkpoint_meta
 from h2crop.registry import RUNNERS
 from h2crop.utils import register_all_modules
 
@@ -116,7 +122,20 @@ def prepare_cfg(args: argparse.Namespace, mode: str) -> Config:
     if getattr(args, 'cfg_options', None):
         check_option_keys(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
+    record = None
+    allow = getattr(args, 'allow_experiment_mismatch', False)
+    if mode == 'test':
+        # the weights' experiment fills unstated choices and refuses
+        # contradicting ones before anything is built
+        try:
+            record = record_of_meta(read_checkpoint_meta(args.checkpoint))
+        except (FileNotFoundError, CheckpointReadError) as err:
+            raise ExperimentConfigError(str(err)) from None
+        cfg = reconcile_experiment(cfg, record, args.checkpoint, mode='test',
+                                   allow_mismatch=allow)
     cfg = resolve_experiment(cfg)
+    if mode == 'test' and not allow:
+        check_any_window_maximum(cfg, record, args.checkpoint)
     cfg.setdefault('default_scope', 'h2crop')
     cfg.setdefault('runner_type', 'H2CropRunner')
     cfg.launcher = args.launcher

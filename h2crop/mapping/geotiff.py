@@ -47,6 +47,26 @@ def confidence_percent(confidence):
     return (confidence * 100).round().clamp(0, 100).to(torch.uint8)
 
 
+def model_tags(model) -> Dict[str, str]:
+    """What a prediction file states about the model that made it.
+
+    The decoding (``decode``, ``deepest_level_tau``) and, for models from
+    :func:`h2crop.apis.init_model`, the checkpoint, the config and the
+    taxonomy digest (``model.provenance``). Written as COG tags, H5
+    attributes and GeoPackage metadata.
+
+    Args:
+        model: A segmentor.
+    """
+    tags = dict(decode=str(model.test_cfg['decode']),
+                deepest_level_tau=str(model.test_cfg['tau']))
+    provenance = getattr(model, 'provenance', None) or dict(
+        taxonomy_digest=model.taxonomy.digest(),
+        taxonomy_source=str(model.taxonomy.source))
+    tags.update({k: str(v) for k, v in provenance.items()})
+    return tags
+
+
 def confidence_band(level: str) -> str:
     """Description of the confidence band of a level."""
     return level + CONFIDENCE_SUFFIX
@@ -85,7 +105,8 @@ def write_tile_geotiff(pred: np.ndarray,
                        h5_attrs: Mapping,
                        out_path: str,
                        levels: Sequence[str] = LEVELS,
-                       overwrite: bool = False) -> str:
+                       overwrite: bool = False,
+                       tags: Optional[Mapping[str, str]] = None) -> str:
     """Write a tile's prediction as a GeoTIFF where the tile was cut.
 
     Args:
@@ -97,6 +118,7 @@ def write_tile_geotiff(pred: np.ndarray,
         out_path: GeoTIFF to write.
         levels: Level names of the L rows (band descriptions).
         overwrite: Replace an existing file.
+        tags: Dataset tags to write (e.g. :func:`model_tags`).
 
     Returns:
         ``out_path``.
@@ -132,6 +154,8 @@ def write_tile_geotiff(pred: np.ndarray,
         dst.write(data)
         for i, name in enumerate(names, start=1):
             dst.set_band_description(i, name)
+        if tags:
+            dst.update_tags(**tags)
     return out_path
 
 
@@ -190,6 +214,7 @@ def mosaic_geotiffs(paths: Sequence[str], out_path: str,
     with rasterio.open(paths[0]) as first:
         profile = dict(first.profile)
         descriptions = first.descriptions
+        tags = first.tags()
         crs = first.crs
     for path in paths[1:]:
         with rasterio.open(path) as ds:
@@ -205,4 +230,5 @@ def mosaic_geotiffs(paths: Sequence[str], out_path: str,
         for i, name in enumerate(descriptions, start=1):
             if name:
                 dst.set_band_description(i, name)
+        dst.update_tags(**tags)
     return out_path

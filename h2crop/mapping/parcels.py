@@ -76,6 +76,7 @@ def export_parcel_predictions(map_path: str,
             raise ValueError(f'{map_path if ds.crs is None else parcels_path}'
                              ': no CRS; cannot overlay parcels and map')
         bands = prediction_bands(ds)
+        provenance = _provenance(ds, map_path, tax)
         shapes = geoms
         if CRS.from_user_input(meta['crs']) != ds.crs:
             # GeoJSON-like dicts -> transformed dicts
@@ -141,8 +142,34 @@ def export_parcel_predictions(map_path: str,
     pyogrio.raw.write(
         out_path, wkb, list(field_data) + values, all_fields,
         field_mask=[None] * len(field_data) + masks, driver='GPKG',
-        geometry_type=meta['geometry_type'], crs=meta['crs'])
+        geometry_type=meta['geometry_type'], crs=meta['crs'],
+        layer_metadata=provenance)
     return dict(parcels=n, with_prediction=int((counted[1:] > 0).sum()))
+
+
+#: Map tags copied into the GeoPackage layer's metadata.
+PROVENANCE_TAGS = ('checkpoint', 'config', 'taxonomy_digest',
+                   'taxonomy_source', 'decode', 'deepest_level_tau',
+                   'experiment_record', 'h2crop_version')
+
+
+def _provenance(ds, map_path: str, taxonomy: Taxonomy) -> Dict[str, str]:
+    """The map's model tags plus the map itself, for the layer metadata.
+
+    Raises:
+        ValueError: When the map states a taxonomy digest other than the
+            taxonomy's that names the classes.
+    """
+    tags = ds.tags()
+    stated = tags.get('taxonomy_digest')
+    if stated is not None and stated != taxonomy.digest():
+        raise ValueError(f'{map_path} was decoded with taxonomy {stated}; '
+                         f'the class names given ({taxonomy.source}) are '
+                         f'taxonomy {taxonomy.digest()}')
+    out = {k: tags[k] for k in PROVENANCE_TAGS if k in tags}
+    out['prediction_map'] = osp.abspath(map_path)
+    out.setdefault('taxonomy_digest', taxonomy.digest())
+    return out
 
 
 def _read_all(path: str, layer: Optional[str]):

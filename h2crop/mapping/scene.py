@@ -49,11 +49,14 @@ from h2crop.models.segmentors.slide import (
 )
 from h2crop.visualization.legend import level_palette
 
-from .geotiff import confidence_percent
+from .geotiff import confidence_percent, model_tags
 from .styles import level_vrt_path, write_level_vrts
 
 #: Value of every output band where the inputs are missing.
 NODATA = 255
+#: Columns of the classes CSV written beside a map.
+CLASS_CSV_COLUMNS = ('band', 'level', 'id', 'name', 'red', 'green', 'blue',
+                     'taxonomy_digest')
 #: Name of the last output band.
 DEEPEST_BAND = 'deepest_confident_level'
 #: GDAL block cache (MB) while mapping: bounded so that memory does not
@@ -329,14 +332,19 @@ def _normalised(model: torch.nn.Module, raw: Dict[str, np.ndarray],
 
 
 def class_table_rows(model: torch.nn.Module) -> List[List[object]]:
-    """``[band, level, id, name, red, green, blue]`` per class and level."""
+    """Rows of the classes CSV (:data:`CLASS_CSV_COLUMNS`) per class, level.
+
+    The last column is the taxonomy digest, so the CSV states which
+    taxonomy the ids belong to.
+    """
     rows = []
+    digest = model.taxonomy.digest()
     for band, level in enumerate(model.levels, start=1):
         names = model.taxonomy.level_names(level)
         palette = level_palette(len(names))
         for cid, name in enumerate(names):
             r, g, b = (int(v) for v in palette[cid])
-            rows.append([band, level, cid, name, r, g, b])
+            rows.append([band, level, cid, name, r, g, b, digest])
     return rows
 
 
@@ -469,10 +477,8 @@ class SceneMapper:
         model = self.model
         dst.descriptions = tuple(output_band_names(self.levels))
         tags = dict(levels=','.join(self.levels),
-                    decode=model.test_cfg['decode'],
-                    deepest_level_tau=str(model.test_cfg['tau']),
                     confidence_unit='percent',
-                    nodata_meaning='an input is missing')
+                    nodata_meaning='an input is missing', **model_tags(model))
         for level in self.levels:
             names = model.taxonomy.level_names(level)
             tags[f'{level}_class_names'] = json.dumps(list(names))
@@ -533,8 +539,7 @@ def write_class_csv(model: torch.nn.Module, path: str) -> None:
     """Class names and colours of every output band (sidecar CSV)."""
     with open(path, 'w', newline='', encoding='utf-8') as f:
         writer = csv.writer(f)
-        writer.writerow(['band', 'level', 'id', 'name', 'red', 'green',
-                         'blue'])
+        writer.writerow(CLASS_CSV_COLUMNS)
         writer.writerows(class_table_rows(model))
 
 

@@ -27,7 +27,11 @@ from h2crop.constants import (
     H5_SUFFIX,
 )
 from h2crop.datasets.transforms import LoadH2CropH5, PackH2CropInputs
-from h2crop.mapping.geotiff import confidence_percent, write_tile_geotiff
+from h2crop.mapping.geotiff import (
+    confidence_percent,
+    model_tags,
+    write_tile_geotiff,
+)
 
 #: Suffix of a prediction file and of its picture.
 PRED_SUFFIX = '_pred.h5'
@@ -127,7 +131,8 @@ def write_prediction(path: str, result: Dict[str, object],
             {lv: list(model.taxonomy.level_names(lv))
              for lv in result['levels']})
         h5.attrs['confidence_unit'] = 'percent'
-        h5.attrs['decode'] = model.test_cfg['decode']
+        for key, value in model_tags(model).items():
+            h5.attrs[key] = value
         h5.attrs['deepest_level_tau'] = model.test_cfg['tau']
         h5.attrs['source'] = osp.abspath(source)
     os.replace(tmp, path)
@@ -176,7 +181,8 @@ def map_tiles(model: torch.nn.Module, tiles: Sequence[str], out_dir: str,
         if attrs:
             write_tile_geotiff(result['pred'], result['confidence'], attrs,
                                osp.join(out_dir, ids[i] + TIF_SUFFIX),
-                               levels=result['levels'], overwrite=overwrite)
+                               levels=result['levels'], overwrite=overwrite,
+                               tags=model_tags(model))
         if show:
             from h2crop.visualization import plot_class_maps
             plot_class_maps(

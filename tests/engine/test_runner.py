@@ -50,6 +50,17 @@ def test_train_val_test_smoke(tiny_dataset_96, tmp_path):
     assert best and osp.isfile(osp.join(work, 'epoch_1.pth'))
     last = open(osp.join(work, 'last_checkpoint')).read().strip()
     assert last.endswith('epoch_1.pth')
+    # every checkpoint carries the experiment it was trained in
+    from h2crop.engine.checkpoint_experiment import EXPERIMENT_META_KEY
+    from h2crop.taxonomy import load_taxonomy
+    digest = load_taxonomy(osp.join(tiny_dataset_96,
+                                    'cascade_labels.csv')).digest()
+    for path in (best[0], last):
+        record = torch.load(path, weights_only=False)['meta'][
+            EXPERIMENT_META_KEY]
+        assert record['taxonomy_digest'] == digest
+        assert record['end_month'] == cfg.end_month
+        assert record['tile_size'] == cfg.tile_size
 
     # tools/test.py path: weights only (a missing AgriFM file must not
     # matter), CSV/JSON into the work dir

@@ -1,6 +1,8 @@
 """Command-line plumbing of tools/test.py (h2crop.engine.runner_builder)."""
 import argparse
 
+import torch
+
 from h2crop.engine.runner_builder import prepare_cfg
 
 from .tiny_cfg import tiny_runner_cfg
@@ -12,7 +14,9 @@ def test_test_metrics_go_to_the_given_work_dir(tiny_dataset_96, tmp_path):
     cfg.test_evaluator['output_dir'] = str(tmp_path / 'train_run')
     path = str(tmp_path / 'dumped.py')
     cfg.dump(path)
-    args = argparse.Namespace(config=path, checkpoint='c.pth',
+    ckpt = str(tmp_path / 'c.pth')
+    torch.save({'state_dict': {}}, ckpt)  # no experiment record: unchecked
+    args = argparse.Namespace(config=path, checkpoint=ckpt,
                               work_dir=str(tmp_path / 'new'),
                               launcher='none', cfg_options=None, out=None,
                               show_dir=None)

@@ -124,7 +124,9 @@ def test_prepare_cfg_writes_parcel_metrics_to_the_work_dir(tmp_path,
         "test_evaluator = dict(type='HierarchicalSegMetric')\n"
         f'parcel_metric = {enabled}\n')
     work = str(tmp_path / 'work')
-    args = argparse.Namespace(config=str(cfg_file), checkpoint='c.pth',
+    ckpt = str(tmp_path / 'c.pth')
+    torch.save({'state_dict': {}}, ckpt)  # no experiment record: unchecked
+    args = argparse.Namespace(config=str(cfg_file), checkpoint=ckpt,
                               work_dir=work, launcher='none',
                               cfg_options=None, out=None, show_dir=None)
     cfg = prepare_cfg(args, 'test')

@@ -66,11 +66,19 @@ def test_scene_to_cog(tiny_model_files, tmp_path):
     with rasterio.open(out) as ds:
         assert RasterGrid.from_dataset(ds).same_as(paths['grid'])
         assert ds.tags()['decode'] == 'consistent'
+        tags = ds.tags()
         pred = ds.read([1, 2, 3, 4])
     from h2crop.taxonomy import load_taxonomy
     tax = load_taxonomy(osp.join(root, 'cascade_labels.csv'))
     assert tax.is_consistent(pred)
-    assert osp.isfile(sidecar_csv_path(out))
+    # the map states the model that made it
+    assert tags['taxonomy_digest'] == tax.digest()
+    assert tags['checkpoint'] == osp.abspath(ckpt)
+    assert tags['config'] == osp.abspath(cfg)
+    with open(sidecar_csv_path(out), encoding='utf-8') as f:
+        header, first = f.readline().strip(), f.readline().strip()
+    assert header.endswith(',taxonomy_digest')
+    assert first.endswith(',' + tax.digest())
     assert osp.isfile(preview_path(out))
     # every class band has a paletted view with colours and class names
     from h2crop.mapping.styles import level_vrt_path
@@ -157,8 +165,16 @@ def test_georeferenced_tiles_give_geotiffs_and_parcels(tiny_model_files,
         pyogrio.read_info(raw['parcels'])['features']
     fields = list(pyogrio.read_info(gpkg)['fields'])
     assert {'level1_id', 'level4_name', 'level4_share'} <= set(fields)
+    layer_meta = pyogrio.read_info(gpkg)['layer_metadata']
+    assert layer_meta['checkpoint'] == osp.abspath(ckpt)
+    assert layer_meta['taxonomy_digest'] == infer_digest(cfg, ckpt)
     with pytest.raises(SystemExit, match='--overwrite'):
         infer.main(args)
+
+
+def infer_digest(cfg: str, ckpt: str) -> str:
+    from h2crop.apis import init_model
+    return init_model(cfg, ckpt).taxonomy.digest()
 
 
 def test_batch_size_sets_the_model_option_and_amp_is_for_scenes():

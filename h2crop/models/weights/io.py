@@ -94,6 +94,36 @@ def load_checkpoint_file(path: str,
             f'{cause}); expected a file written by torch.save') from exc
 
 
+def read_checkpoint_meta(path: str) -> dict:
+    """The ``meta`` of one of h2crop's own training checkpoints.
+
+    The file is memory-mapped (``torch.load(mmap=True)``), so the tensors
+    are not read: asking a large checkpoint for its experiment costs
+    milliseconds. Trust level :data:`TRUSTED` (the meta holds Python
+    objects); use it for the user's own checkpoints only.
+
+    Returns:
+        The meta dict; empty when the file holds none (a bare state dict,
+        converted weights).
+
+    Raises:
+        FileNotFoundError / CheckpointReadError: As
+            :func:`load_checkpoint_file`.
+    """
+    expanded = osp.expanduser(path)
+    obj = None
+    if osp.isfile(expanded) and not expanded.endswith('.npz'):
+        try:
+            obj = torch.load(expanded, map_location='cpu', mmap=True,
+                             weights_only=False)
+        except Exception:  # legacy (non-zip) format: no mmap; see below
+            obj = None
+    if obj is None:
+        obj = load_checkpoint_file(path, trust=TRUSTED)
+    meta = obj.get('meta') if isinstance(obj, Mapping) else None
+    return dict(meta) if isinstance(meta, Mapping) else {}
+
+
 def read_state_dict(path: str,
                     trust: str = WEIGHTS_ONLY,
                     map_location: MapLocation = 'cpu',
