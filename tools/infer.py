@@ -228,6 +228,13 @@ def main(argv: Optional[List[str]] = None) -> None:
             # ExperimentConfigError (a ValueError): one line, no trace
             raise SystemExit(f'error: {err}') from err
         progress = not args.no_progress and rank == 0
+        if rank == 0:
+            prov = model.provenance
+            print(f'model {args.checkpoint} (config: {prov["config"]}; '
+                  f'experiment record {prov["experiment_record"]}); '
+                  f'taxonomy {prov["taxonomy_digest"]} from '
+                  f'{prov["taxonomy_source"]}; decode '
+                  f'{model.test_cfg["decode"]}')
         if args.h5 is not None:
             try:
                 tiles = collect_tiles(args.h5)
