@@ -1098,28 +1098,38 @@ def build_monthly_composites(
                 reducer=reducer, chunk_size=int(chunk_size), workers=workers,
                 scheduler=scheduler, progress=progress)
     rows = []
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        for month in months:
-            month_products = [p for p in chosen if p.month[1] == month]
-            if not month_products:
-                _warn(f'{year}-{month:02d}: no product; the composite is '
-                      'all nodata')
-            row = _composite_month(month_products, grid, year, month,
-                                   out_dir, opts)
-            rows.append(row)
-            log(f'{year}-{month:02d}: {row["n_products"]} product(s), '
-                f'{row["n_observations"]} day(s), clear '
-                f'{row["clear_share"]:.1%} -> {row["file"]}')
-        if fill_gaps:
-            filled = fill_monthly_gaps(
-                {r['month']: r['file'] for r in rows},
-                {r['month']: composite_path(out_dir, year, r['month'],
-                                            'filled') for r in rows},
-                overwrite=overwrite, block_size=chunk_size)
-            for row in rows:
-                row.update(filled_file=composite_path(
-                    out_dir, year, row['month'], 'filled'),
-                    **filled[row['month']])
+    try:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            for month in months:
+                month_products = [p for p in chosen if p.month[1] == month]
+                if not month_products:
+                    _warn(f'{year}-{month:02d}: no product; the composite '
+                          'is all nodata')
+                row = _composite_month(month_products, grid, year, month,
+                                       out_dir, opts)
+                rows.append(row)
+                log(f'{year}-{month:02d}: {row["n_products"]} product(s), '
+                    f'{row["n_observations"]} day(s), clear '
+                    f'{row["clear_share"]:.1%} -> {row["file"]}')
+            if fill_gaps:
+                filled = fill_monthly_gaps(
+                    {r['month']: r['file'] for r in rows},
+                    {r['month']: composite_path(out_dir, year, r['month'],
+                                                'filled') for r in rows},
+                    overwrite=overwrite, block_size=chunk_size)
+                for row in rows:
+                    row.update(filled_file=composite_path(
+                        out_dir, year, row['month'], 'filled'),
+                        **filled[row['month']])
+    except BaseException:
+        # a run that fails half-way leaves no partial set of months: the
+        # files it wrote are removed (those that existed before were
+        # refused above unless --overwrite asked to replace them)
+        for row in rows:
+            for key in ('file', 'count_file', 'filled_file'):
+                if row.get(key) and osp.exists(row[key]):
+                    os.remove(row[key])
+        raise
     seconds = time.perf_counter() - start
     report = dict(
         year=year, months=rows, grid=_grid_dict(grid),

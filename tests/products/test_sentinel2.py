@@ -385,9 +385,15 @@ def test_truncated_file_data_is_named(tmp_path):
         data = f.read()
     with open(files['B05'], 'wb') as f:
         f.write(data[:len(data) * 2 // 3])
+    # a good product in May: its month is written, then removed again
+    good = fx.make_acquisition(rng, _when(5, 5))
+    fx.write_band_files(str(tmp_path / 'S2B_32TQM_20230505_0_L2A'), good,
+                        1000, tags=True)
     with pytest.raises(ProductError, match='B05.tif: cannot be read'):
-        build_monthly_composites([str(folder)], str(tmp_path / 'out'), 2023,
-                                 months=[6])
+        build_monthly_composites(
+            [str(folder), str(tmp_path / 'S2B_32TQM_20230505_0_L2A')],
+            str(tmp_path / 'out'), 2023, months=[5, 6])
+    assert not list((tmp_path / 'out').glob('*.tif'))
 
 
 def test_existing_outputs_are_refused(june_safes, tmp_path):
