@@ -46,7 +46,17 @@ H5_NAMES: Dict[str, Tuple[str, ...]] = {
 
 # ---------------------------------------------------------------- sizes
 NUM_MONTHS = 12
-S2_BANDS = 10
+#: Sentinel-2 bands of the dataset's S2 cubes, in their order along the band
+#: axis (docs/design.md#data-format): the four 10 m bands and the six 20 m
+#: bands in wavelength order, B8A after B8; the 60 m bands B1, B9, B10 are
+#: not used.
+S2_BAND_NAMES: Tuple[str, ...] = ('B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8',
+                                  'B8A', 'B11', 'B12')
+S2_BANDS = len(S2_BAND_NAMES)
+#: Digital numbers per unit of surface reflectance in the dataset's S2 cubes
+#: (int16 reflectance x 10000, Sentinel-2 L2A's quantification, with the
+#: BOA offset of processing baseline >= 04.00 removed).
+S2_REFLECTANCE_SCALE = 10000
 ENMAP_BANDS = 218
 TILE_SIZE = 192
 #: S2 pixels per EnMAP pixel along one axis (10 m vs 30 m).

@@ -72,7 +72,7 @@ SPLIT_FRACTIONS: Tuple[float, ...] = (0.7, 0.15, 0.15)
 #: File written next to ``h5_data``.
 INFO_FILE = 'synthetic_info.json'
 
-# S2 band order B2 B3 B4 B5 B6 B7 B8 B8A B11 B12; reflectance x 10000
+# S2 band order: constants.S2_BAND_NAMES (B2 .. B12); reflectance x 10000
 _S2_SOIL = np.array([1100, 1400, 1700, 1900, 2100, 2250, 2400, 2500, 3000,
                      2600], dtype=np.float32)
 _S2_VEG = np.array([350, 700, 380, 1150, 3000, 4100, 4600, 4800, 2300,

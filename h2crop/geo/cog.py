@@ -16,6 +16,10 @@ from rasterio.shutil import copy as raster_copy
 COG_BLOCK = 256
 #: Smallest overview side aimed at when counting overview levels.
 MIN_OVERVIEW_SIDE = 64
+#: GDAL block cache (MB) while streaming rasters block by block: bounded so
+#: that memory does not grow with the area (GDAL's default is 5 % of the
+#: machine's RAM).
+GDAL_CACHE_MB = 64
 
 
 def check_output(path: str, overwrite: bool) -> None:

@@ -9,7 +9,7 @@ resampling on the fly (rasterio ``WarpedVRT``) when the file lies elsewhere.
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Iterator, List, Union
+from typing import Iterator, List, Sequence, Union
 
 import numpy as np
 import rasterio
@@ -45,6 +45,41 @@ class RasterGrid:
         """The grid of an open rasterio dataset (reader, writer or VRT)."""
         return cls(crs=ds.crs, transform=ds.transform, width=int(ds.width),
                    height=int(ds.height))
+
+    @classmethod
+    def from_bounds(cls, crs, bounds: Sequence[float], resolution: float,
+                    snap: bool = True) -> 'RasterGrid':
+        """A north-up grid of square pixels covering ``bounds``.
+
+        Args:
+            crs: Coordinate reference system (anything
+                ``CRS.from_user_input`` accepts).
+            bounds: ``(left, bottom, right, top)`` in CRS units.
+            resolution: Pixel side in CRS units (> 0).
+            snap: Move the edges outwards to multiples of ``resolution``,
+                so that grids of one resolution share pixel edges (the
+                Sentinel-2 tiles' 10 m grids have edges at multiples of
+                10 m).
+
+        Raises:
+            ValueError: For an empty box or a resolution that is not
+                positive.
+        """
+        left, bottom, right, top = (float(v) for v in bounds)
+        if not resolution > 0:
+            raise ValueError(f'resolution must be positive, got '
+                             f'{resolution}')
+        if not (right > left and top > bottom):
+            raise ValueError(f'bounds {tuple(bounds)} are empty: expected '
+                             'left < right and bottom < top')
+        if snap:
+            left = math.floor(left / resolution) * resolution
+            top = math.ceil(top / resolution) * resolution
+        width = math.ceil((right - left) / resolution - 1e-9)
+        height = math.ceil((top - bottom) / resolution - 1e-9)
+        transform = Affine(resolution, 0.0, left, 0.0, -resolution, top)
+        return cls(crs=CRS.from_user_input(crs), transform=transform,
+                   width=int(width), height=int(height))
 
     @property
     def shape(self) -> tuple:

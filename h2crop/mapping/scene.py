@@ -40,7 +40,13 @@ from h2crop.constants import (
     S2,
     S2_BANDS,
 )
-from h2crop.geo.cog import COG_BLOCK, check_output, temp_path, write_cog
+from h2crop.geo.cog import (
+    COG_BLOCK,
+    GDAL_CACHE_MB,
+    check_output,
+    temp_path,
+    write_cog,
+)
 from h2crop.geo.grid import RasterGrid, enmap_grid, open_on_grid
 from h2crop.models.segmentors.slide import (
     pad_to,
@@ -59,9 +65,6 @@ CLASS_CSV_COLUMNS = ('band', 'level', 'id', 'name', 'red', 'green', 'blue',
                      'taxonomy_digest')
 #: Name of the last output band.
 DEEPEST_BAND = 'deepest_confident_level'
-#: GDAL block cache (MB) while mapping: bounded so that memory does not
-#: grow with the scene (GDAL's default is 5 % of the machine's RAM).
-GDAL_CACHE_MB = 64
 
 
 class SceneError(ValueError):

@@ -7,9 +7,11 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from h2crop.constants import S2_BAND_NAMES  # noqa: E402
+
 #: Indices of B4, B3, B2 (red, green, blue) among the 10 S2 bands
-#: (B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12).
-S2_RGB_BANDS = (2, 1, 0)
+#: (:data:`~h2crop.constants.S2_BAND_NAMES`).
+S2_RGB_BANDS = tuple(S2_BAND_NAMES.index(b) for b in ('B4', 'B3', 'B2'))
 
 
 def s2_true_color(s2: np.ndarray, month: Optional[int] = None) -> np.ndarray:

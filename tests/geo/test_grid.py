@@ -120,3 +120,18 @@ def test_pixels_outside_a_file_without_nodata_read_as_nodata(tmp_path):
         out = src.read()
     assert (out[:, :, :19] == 7).all()
     assert (out[:, :, 21:] == -32768).all()
+
+
+def test_from_bounds_snaps_outwards():
+    grid = RasterGrid.from_bounds('EPSG:32633', (500003.7, 5299007.0,
+                                                 500401.0, 5300007.2), 10)
+    assert grid.transform == Affine(10, 0, 500000, 0, -10, 5300010)
+    assert (grid.width, grid.height) == (41, 101)
+    left, bottom, right, top = grid.bounds()
+    assert left <= 500003.7 and right >= 500401.0 and bottom <= 5299007.0
+    exact = RasterGrid.from_bounds(UTM, (0, 0, 100, 50), 10, snap=False)
+    assert (exact.width, exact.height) == (10, 5)
+    with pytest.raises(ValueError, match='empty'):
+        RasterGrid.from_bounds(UTM, (10, 0, 0, 5), 10)
+    with pytest.raises(ValueError, match='positive'):
+        RasterGrid.from_bounds(UTM, (0, 0, 10, 5), 0)
