@@ -51,6 +51,8 @@ ENMAP_BANDS = 218
 TILE_SIZE = 192
 #: S2 pixels per EnMAP pixel along one axis (10 m vs 30 m).
 ENMAP_SCALE = 3
+#: Pixel size of the dataset's S2 grid in metres (EnMAP: x ENMAP_SCALE).
+S2_PIXEL_M = 10.0
 S2_DTYPE = 'int16'
 ENMAP_DTYPE = 'int16'
 LABEL_DTYPE = 'uint8'

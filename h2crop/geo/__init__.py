@@ -8,6 +8,7 @@ from .cog import check_output, temp_path, write_cog
 from .footprint import Coverage, coverage, file_coverage, footprint
 from .grid import (
     RasterGrid,
+    bounds_grid,
     crs_name,
     enmap_grid,
     fill_value,
@@ -16,6 +17,7 @@ from .grid import (
     same_crs,
 )
 
-__all__ = ['RasterGrid', 'read_grid', 'enmap_grid', 'fill_value', 'crs_name',
-           'same_crs', 'Coverage', 'coverage', 'file_coverage', 'footprint',
-           'open_on_grid', 'check_output', 'temp_path', 'write_cog']
+__all__ = ['RasterGrid', 'read_grid', 'enmap_grid', 'bounds_grid',
+           'fill_value', 'crs_name', 'same_crs', 'Coverage', 'coverage',
+           'file_coverage', 'footprint', 'open_on_grid', 'check_output',
+           'temp_path', 'write_cog']

@@ -53,6 +53,17 @@ def overview_count(width: int, height: int) -> int:
     return count
 
 
+def cog_blocksize(width: int, height: int) -> int:
+    """Tile side of a COG: :data:`COG_BLOCK`, or less for small rasters.
+
+    A raster smaller than one block gets the smallest multiple of 16 (the
+    GeoTIFF tile unit) that covers it, so that a 12 x 12 px, 218-band cube
+    is not padded to 256 x 256 px tiles (20x the work to compress).
+    """
+    side = max(width, height)
+    return COG_BLOCK if side >= COG_BLOCK else max(16, -(-side // 16) * 16)
+
+
 def write_cog(src_path: str, out_path: str,
               resampling: str = 'nearest', compress: str = 'deflate',
               predictor: bool = False) -> None:
@@ -72,10 +83,11 @@ def write_cog(src_path: str, out_path: str,
     """
     with rasterio.open(src_path) as src:
         count = overview_count(src.width, src.height)
+        block = cog_blocksize(src.width, src.height)
     tmp = temp_path(out_path, 'cog')
     try:
         raster_copy(src_path, tmp, driver='COG', compress=compress,
-                    blocksize=COG_BLOCK, overview_resampling=resampling,
+                    blocksize=block, overview_resampling=resampling,
                     overview_count=count, resampling=resampling,
                     predictor='YES' if predictor else 'NO')
         os.replace(tmp, out_path)

@@ -148,6 +148,37 @@ def enmap_grid(s2_grid: RasterGrid, scale: int = ENMAP_SCALE) -> RasterGrid:
                       height=-(-s2_grid.height // scale))
 
 
+def bounds_grid(crs, bounds, pixel: float) -> RasterGrid:
+    """The north-up grid of ``pixel`` size that covers ``bounds``.
+
+    The edges are snapped outwards to multiples of ``pixel`` (a 10 m grid
+    over ``(500003, ..)`` starts at 500000), so that grids made from
+    overlapping bounds in one CRS share their pixel edges.
+
+    Args:
+        crs: The grid's CRS (anything ``CRS.from_user_input`` reads).
+        bounds: ``(left, bottom, right, top)`` in ``crs`` units.
+        pixel: Pixel size in ``crs`` units.
+
+    Raises:
+        ValueError: For a pixel size <= 0, an empty box or a CRS that
+            cannot be read.
+    """
+    left, bottom, right, top = (float(v) for v in bounds)
+    if not pixel > 0:
+        raise ValueError(f'pixel size {pixel} must be > 0')
+    if not (right > left and top > bottom):
+        raise ValueError(f'bounds {tuple(bounds)} are empty: expected '
+                         'left < right and bottom < top')
+    x0 = math.floor(left / pixel) * pixel
+    y0 = math.ceil(top / pixel) * pixel
+    width = math.ceil(round((right - x0) / pixel, 9))
+    height = math.ceil(round((y0 - bottom) / pixel, 9))
+    return RasterGrid(crs=CRS.from_user_input(crs),
+                      transform=Affine(pixel, 0.0, x0, 0.0, -pixel, y0),
+                      width=int(width), height=int(height))
+
+
 def fill_value(dtype: str) -> float:
     """Nodata sentinel for a raster data type without a nodata value.
 

@@ -120,3 +120,21 @@ def test_pixels_outside_a_file_without_nodata_read_as_nodata(tmp_path):
         out = src.read()
     assert (out[:, :, :19] == 7).all()
     assert (out[:, :, 21:] == -32768).all()
+
+
+def test_bounds_grid_snaps_outwards():
+    from h2crop.geo.grid import bounds_grid
+    g = bounds_grid('EPSG:32632', (500003.0, 5299951.0, 500101.0, 5300047.0),
+                    10)
+    assert (g.transform.c, g.transform.f) == (500000.0, 5300050.0)
+    assert (g.width, g.height) == (11, 10)
+    left, bottom, right, top = g.bounds()
+    assert left <= 500003 and bottom <= 5299951
+    assert right >= 500101 and top >= 5300047
+    # bounds already on the grid are kept exactly
+    exact = bounds_grid(UTM, (500000, 5299900, 500300, 5300000), 10)
+    assert (exact.width, exact.height) == (30, 10)
+    with pytest.raises(ValueError, match='empty'):
+        bounds_grid(UTM, (1, 1, 1, 2), 10)
+    with pytest.raises(ValueError, match='pixel size'):
+        bounds_grid(UTM, (0, 0, 1, 1), 0)
