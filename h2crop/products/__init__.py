@@ -1,0 +1,1 @@
+"""Readers of satellite products that turn them into the dataset's rasters."""
