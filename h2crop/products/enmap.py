@@ -552,36 +552,42 @@ class ProductBlockReader:
         self._layers: Dict[str, object] = {}
 
     def __enter__(self) -> 'ProductBlockReader':
-        stack = contextlib.ExitStack()
         product = self.product
-        try:
+        # everything opened so far is closed again if a later file fails
+        with contextlib.ExitStack() as stack:
             self._spectral = stack.enter_context(
                 rasterio.open(product.spectral_path))
             for mask in self.masks:
                 layer = MASKS[mask][0]
-                if layer in self._layers:
-                    continue
-                path = product.layer_path(layer, mask)
-                try:
-                    ds = stack.enter_context(open_on_grid(
-                        path, product.grid, Resampling.nearest,
-                        name=f'{product.name} {layer}'))
-                except RasterioError as err:
-                    raise EnmapProductError(
-                        f'{path}: cannot read the quality layer (needed by '
-                        f'--mask {mask}; truncated or corrupt?): {err}'
-                        ) from err
-                if layer == 'QL_PIXELMASK' and ds.count not in (
-                        1, product.count):
-                    raise EnmapProductError(
-                        f'{path}: {ds.count} bands; expected 1 or one per '
-                        f'spectral band ({product.count})')
-                self._layers[layer] = ds
-        except BaseException:
-            stack.close()
-            raise
-        self._stack = stack
+                if layer not in self._layers:
+                    self._layers[layer] = self._open_layer(stack, layer,
+                                                           mask)
+            self._stack = stack.pop_all()
         return self
+
+    def _open_layer(self, stack: contextlib.ExitStack, layer: str,
+                    mask: str):
+        """Open quality ``layer`` (needed by ``mask``) on the product grid.
+
+        Raises:
+            EnmapProductError: For a missing or unreadable file, or a
+                QL_PIXELMASK whose band count fits neither 1 nor N.
+        """
+        product = self.product
+        path = product.layer_path(layer, mask)
+        try:
+            ds = stack.enter_context(open_on_grid(
+                path, product.grid, Resampling.nearest,
+                name=f'{product.name} {layer}'))
+        except RasterioError as err:
+            raise EnmapProductError(
+                f'{path}: cannot read the quality layer (needed by --mask '
+                f'{mask}; truncated or corrupt?): {err}') from err
+        if layer == 'QL_PIXELMASK' and ds.count not in (1, product.count):
+            raise EnmapProductError(
+                f'{path}: {ds.count} bands; expected 1 or one per spectral '
+                f'band ({product.count})')
+        return ds
 
     def __exit__(self, *exc) -> None:
         if self._stack is not None:
