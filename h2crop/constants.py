@@ -55,6 +55,9 @@ ENMAP_SCALE = 3
 S2_PIXEL_M = 10.0
 S2_DTYPE = 'int16'
 ENMAP_DTYPE = 'int16'
+#: The EnMAP cube holds surface reflectance (0..1) times this, as int16
+#: (docs/products_enmap.md#scaling).
+ENMAP_REFLECTANCE_SCALE = 10000
 LABEL_DTYPE = 'uint8'
 PRIOR_DTYPE = 'uint8'
 #: Paper month windows: name -> number of months from January.

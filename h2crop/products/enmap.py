@@ -39,7 +39,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from h2crop.constants import ENMAP_BANDS, ENMAP_DTYPE
+from h2crop.constants import ENMAP_BANDS, ENMAP_DTYPE, ENMAP_REFLECTANCE_SCALE
 from h2crop.geo.grid import RasterGrid, fill_value, open_on_grid
 
 from .enmap_bands import H2CROP_ENMAP_WAVELENGTHS
@@ -51,8 +51,6 @@ SPECTRAL_PART = 'SPECTRAL_IMAGE'
 RASTER_EXTENSIONS = ('.TIF', '.TIFF', '.GEOTIFF', '.BSQ', '.BIL', '.BIP')
 #: No-data value of the L2A spectral image when its file does not say.
 L2A_NODATA = -32768
-#: The cube's int16 values are reflectance (0..1) times this.
-REFLECTANCE_SCALE = 10000
 #: No-data value of the cube (the int16 minimum).
 CUBE_NODATA = int(fill_value(ENMAP_DTYPE))
 #: Wavelength tolerance (nm) when matching a product's bands to the cube's.
@@ -542,7 +540,7 @@ class ProductBlockReader:
         self.selection = selection
         self.masks = check_masks(masks)
         self.bands = [int(i) + 1 for i in selection.indices]
-        scale = np.float32(REFLECTANCE_SCALE)
+        scale = np.float32(ENMAP_REFLECTANCE_SCALE)
         # DN -> reflectance x 10^4, per selected band: (K, 1, 1)
         self.gain = (product.gains[selection.indices] * scale
                      ).astype(np.float32)[:, None, None]

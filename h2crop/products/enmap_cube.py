@@ -20,7 +20,9 @@ every cube pixel covers 3 x 3 S2 pixels:
 3. per pixel the latest product with a clear value wins; earlier products
    fill where the later ones are masked or absent.
 
-Beside the cube it writes ``<cube>_source.tif`` (uint8: 0 no product,
+The average overviews are summed while the rows are written
+(:class:`~h2crop.geo.cog.AverageOverviews`). Beside the cube it writes
+``<cube>_source.tif`` (uint8: 0 no product,
 ``i`` the i-th product of the report) and ``<cube>_report.json``
 (products, acquisition times, shares of the grid covered, clear and used,
 the bands dropped, timings).
@@ -41,8 +43,13 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
-from h2crop.constants import ENMAP_DTYPE
-from h2crop.geo.cog import check_output, temp_path, write_cog
+from h2crop.constants import ENMAP_DTYPE, ENMAP_REFLECTANCE_SCALE
+from h2crop.geo.cog import (
+    AverageOverviews,
+    check_output,
+    temp_path,
+    write_cog,
+)
 from h2crop.geo.footprint import coverage, footprint, target_description
 from h2crop.geo.grid import RasterGrid, crs_name, enmap_grid, same_crs
 
@@ -50,7 +57,6 @@ from .enmap import (
     CUBE_NODATA,
     DEFAULT_MASKS,
     DEFAULT_TOLERANCE_NM,
-    REFLECTANCE_SCALE,
     BandSelection,
     EnmapProduct,
     EnmapProductError,
@@ -69,9 +75,9 @@ WINDOW_MARGIN = 3
 GDAL_CACHE_MB = 64
 #: Uint8 value of the source map where no product has a clear pixel.
 NO_SOURCE = 0
-#: Arrays of K bands that a block holds at once (float value, warp
-#: source and target, int16 output).
-_ARRAYS_PER_BLOCK = 4
+#: Arrays of K bands that a block holds at once, in float32 units (float
+#: value, warp source and target, int16 output, overview sums and counts).
+_ARRAYS_PER_BLOCK = 6
 
 
 def report_path(out_path: str) -> str:
@@ -309,7 +315,7 @@ class EnmapCubeBuilder:
                 [j.product.start_time.isoformat() for j in jobs]),
             mosaic='latest clear observation first',
             masks=','.join(self.masks), reflectance_scale=str(
-                REFLECTANCE_SCALE), wavelength_units='nm',
+                ENMAP_REFLECTANCE_SCALE), wavelength_units='nm',
             nodata_meaning='masked (clouds, haze, ...) or no product',
             wavelengths=json.dumps([round(float(w), 2)
                                     for w in self.reference]))
@@ -393,6 +399,8 @@ class EnmapCubeBuilder:
         if progress:
             from mmengine.utils import ProgressBar
             bar = ProgressBar(len(starts))
+        overviews = AverageOverviews(out_path, grid, k, ENMAP_DTYPE,
+                                     CUBE_NODATA)
         try:
             for job in jobs:
                 job.reader.__enter__()
@@ -409,13 +417,16 @@ class EnmapCubeBuilder:
                     out, source = self._mosaic_block(jobs, r0, r1)
                     win = Window(0, r0, grid.width, r1 - r0)
                     dst.write(out, window=win)
+                    overviews.push(out)
                     src_dst.write(source[None], window=win)
                     if bar is not None:
                         bar.update()
             self._check_bands(jobs)
-            write_cog(tmp, out_path, resampling='average', predictor=True)
+            write_cog(tmp, out_path, resampling='average', predictor=True,
+                      overviews=overviews.close())
             write_cog(tmp_src, source_path(out_path))
         finally:
+            overviews.remove()
             for job in jobs:
                 job.reader.__exit__(None, None, None)
             for path in (tmp, tmp_src):
@@ -492,7 +503,7 @@ class EnmapCubeBuilder:
             transform=list(tuple(grid.transform)[:6]),
             width=grid.width, height=grid.height, bands=self.bands,
             wavelengths=[round(float(w), 2) for w in self.reference],
-            reflectance_scale=REFLECTANCE_SCALE, nodata=CUBE_NODATA,
+            reflectance_scale=ENMAP_REFLECTANCE_SCALE, nodata=CUBE_NODATA,
             masks=list(self.masks), wavelength_tolerance_nm=self.tolerance,
             covered_share=round(covered, 6),
             products=[dict(
