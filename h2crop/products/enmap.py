@@ -390,6 +390,11 @@ def find_enmap_products(paths: Sequence[str]) -> List[EnmapProduct]:
                 f'{product.metadata_path}: product {product.name} is also '
                 f'given as {seen[product.name]}')
         seen[product.name] = product.metadata_path
+    return latest_first(products)
+
+
+def latest_first(products: Sequence[EnmapProduct]) -> List[EnmapProduct]:
+    """Products by acquisition start, latest first (the mosaic order)."""
     return sorted(products, key=lambda p: (p.start_time, p.name),
                   reverse=True)
 

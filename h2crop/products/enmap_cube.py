@@ -63,6 +63,7 @@ from .enmap import (
     ProductBlockReader,
     check_masks,
     find_enmap_products,
+    latest_first,
     select_bands,
 )
 
@@ -180,9 +181,7 @@ class EnmapCubeBuilder:
         self.masks = check_masks(masks)
         self.tolerance = float(tolerance)
         self.max_block_mb = float(max_block_mb)
-        self.products = sorted(products, key=lambda p: (p.start_time,
-                                                        p.name),
-                               reverse=True)
+        self.products = latest_first(products)
         self.selections = [select_bands(p.wavelengths, reference,
                                         self.tolerance, p.metadata_path)
                            for p in self.products]
