@@ -61,8 +61,13 @@ ENMAP_BANDS = 218
 TILE_SIZE = 192
 #: S2 pixels per EnMAP pixel along one axis (10 m vs 30 m).
 ENMAP_SCALE = 3
+#: Pixel size of the dataset's S2 grid in metres (EnMAP: x ENMAP_SCALE).
+S2_PIXEL_M = 10.0
 S2_DTYPE = 'int16'
 ENMAP_DTYPE = 'int16'
+#: The EnMAP cube holds surface reflectance (0..1) times this, as int16
+#: (docs/products_enmap.md#scaling).
+ENMAP_REFLECTANCE_SCALE = 10000
 LABEL_DTYPE = 'uint8'
 PRIOR_DTYPE = 'uint8'
 #: Paper month windows: name -> number of months from January.

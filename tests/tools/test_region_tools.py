@@ -3,6 +3,8 @@ import importlib.util
 import json
 import os.path as osp
 
+import rasterio
+
 from h2crop.datasets.converters.convert import REPORT_FILE
 from h2crop.datasets.converters.synthetic_region import make_synthetic_region
 
@@ -40,3 +42,61 @@ def test_rasters2h2crop_cli(tmp_path, capsys):
     assert tool.main(bad) == 2
     err = capsys.readouterr().err
     assert "no column 'nope'" in err and 'crop_code' in err
+
+
+def test_rasters2h2crop_eurocrops_file_and_rpg_preset(tmp_path, capsys,
+                                                      taxonomy_csv):
+    import csv
+
+    import numpy as np
+    import pyogrio.raw
+    import shapely
+
+    from h2crop.datasets.converters.convert import PARCELS_FILE
+    from h2crop.taxonomy import load_taxonomy
+    tool = _load('tools/dataset_converters/rasters2h2crop.py')
+    raw = make_synthetic_region(str(tmp_path / 'raw'), width=48, height=48,
+                                parcel_size=120.0, seed=5)
+    tax = load_taxonomy(taxonomy_csv)
+    with open(taxonomy_csv, newline='', encoding='utf-8') as f:
+        code_of = {r['level4_name'].strip(): r['HCAT3_code']
+                   for r in csv.DictReader(f)}
+    wheat, maize = (code_of['winter_common_soft_wheat'],
+                    code_of['grain_maize_corn_popcorn'])
+    geoms = np.array(raw['geometries'], dtype=object)
+    n = len(geoms)
+    rpg = np.where(np.arange(n) % 2, 'MIS', 'BTH').astype(object)
+    ec = np.where(np.arange(n) % 2, int(maize), int(wheat)).astype(np.int64)
+    parcels = str(tmp_path / 'FR_2023_EC.gpkg')
+    with rasterio.open(raw['s2'][0]) as ds:
+        crs = ds.crs.to_string()
+    pyogrio.raw.write(parcels, shapely.to_wkb(geoms), [rpg, ec],
+                      ['CODE_CULTU', 'EC_hcat_c'], driver='GPKG',
+                      geometry_type='Polygon', crs=crs)
+    out = str(tmp_path / 'out')
+    base = [out, '--s2', *raw['s2'], '--enmap', raw['enmap'], '--parcels',
+            parcels, '--taxonomy', taxonomy_csv, '--tile-size', '24',
+            '--split-block', '1']
+    assert tool.main(base) == 0                  # no --code-column needed
+    with open(osp.join(out, REPORT_FILE)) as f:
+        report = json.load(f)
+    assert report['code_column'] == 'EC_hcat_c' and not report['code_map']
+    with open(osp.join(out, PARCELS_FILE), newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert [r['hcat3_code'] for r in rows] == [str(v) for v in ec]
+    assert [int(rows[1][lv]) for lv in ('level1', 'level2', 'level3',
+                                       'level4')] == \
+        list(tax.path_of_code(maize))
+    assert tool.main(base + ['--code-map', 'rpg', '--overwrite']) == 0
+    with open(osp.join(out, REPORT_FILE)) as f:
+        report = json.load(f)
+    assert report['code_column'] == 'CODE_CULTU'
+    assert report['code_map'] == 'rpg'
+    assert report['code_map_summary']['classes'] == 101
+    with open(osp.join(out, PARCELS_FILE), newline='') as f:
+        assert [r['hcat3_code'] for r in csv.DictReader(f)] == \
+            [str(v) for v in ec]
+    capsys.readouterr()
+    assert tool.main(base + ['--code-map', 'rpg', '--code-column',
+                             'EC_hcat_c', '--overwrite']) == 2
+    assert 'holds HCAT3 codes already' in capsys.readouterr().err

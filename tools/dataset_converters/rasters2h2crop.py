@@ -10,6 +10,10 @@ unmapped_codes.csv, overlaps.csv and parcels.csv. Example::
         --parcels parcels_2023.gpkg --code-column crop_code \
         --prior-parcels parcels_2022.gpkg --code-map local2hcat.csv \
         --taxonomy cascade_labels.csv --workers 2
+
+French RPG declarations: ``--parcels RPG_2023.gpkg --code-map rpg``;
+EuroCrops country files: ``--parcels FR_2018_EC21.gpkg`` (HCAT3 codes of
+EC_hcat_c, no --code-column or --code-map needed).
 """
 import argparse
 import os.path as osp
@@ -21,6 +25,12 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 
 from h2crop.constants import NUM_MONTHS, TILE_SIZE  # noqa: E402
 from h2crop.datasets.converters import convert_region  # noqa: E402
+from h2crop.datasets.converters.parcels import (  # noqa: E402
+    EC_HCAT_CODE,
+    EUROCROPS,
+    PRESET_COLUMNS,
+    RPG,
+)
 
 
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
@@ -30,36 +40,56 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
                         help=f'{NUM_MONTHS} monthly S2 composites (10 bands '
                         'each), January first; the first defines the grid')
     parser.add_argument('--enmap', required=True, help='EnMAP image (218 '
-                        'bands); resampled onto the S2-aligned 30 m grid '
-                        'with a warning when it lies elsewhere')
+                        'bands, e.g. made from L2A products by tools/'
+                        'dataset_converters/enmap_cube.py); resampled onto '
+                        'the S2-aligned 30 m grid with a warning when it lies '
+                        'elsewhere')
     parser.add_argument('--parcels', required=True, help='parcels of the '
-                        'labelled year (GeoPackage, Shapefile, GeoParquet)')
-    parser.add_argument('--code-column', required=True,
-                        help='attribute holding the crop code')
+                        'labelled year (GeoPackage, Shapefile, GeoParquet; '
+                        'EuroCrops country files as they are)')
+    parser.add_argument('--code-column',
+                        help='attribute holding the crop code (default: the '
+                        f'--code-map preset\'s, {PRESET_COLUMNS[RPG]} for '
+                        f'{RPG} and {PRESET_COLUMNS[EUROCROPS]} for '
+                        f'{EUROCROPS}, else {EC_HCAT_CODE} of a EuroCrops '
+                        'file); matched case-insensitively')
     parser.add_argument('--prior-parcels', help='parcels of the previous '
-                        'year (the prior); none: an all-background prior')
+                        'year (the prior; default: none, an all-background '
+                        'prior)')
     parser.add_argument('--prior-code-column', help='code attribute of the '
-                        'prior parcels (default: --code-column)')
-    parser.add_argument('--code-map', help='CSV local_code,HCAT3_code; '
-                        'without it the codes must be HCAT3 codes')
+                        'prior parcels (default: as for --parcels)')
+    parser.add_argument('--code-map', help=f'{EUROCROPS} (EC_hcat_c holds '
+                        f'HCAT3 codes), {RPG} (French RPG CODE_CULTU -> '
+                        'HCAT3, the table shipped in h2crop/datasets/'
+                        'converters/code_maps/) or a CSV local_code,'
+                        'HCAT3_code (default: none, the codes are HCAT3 '
+                        'codes)')
     parser.add_argument('--taxonomy', required=True,
                         help='cascade_labels.csv with an HCAT3_code column')
     parser.add_argument('--tile-size', type=int, default=TILE_SIZE,
-                        help='tile side in S2 pixels (multiple of 3)')
+                        help='tile side in S2 pixels, a multiple of 3 '
+                        f'(default: {TILE_SIZE})')
     parser.add_argument('--split-block', type=int, default=8,
-                        help='blocks of k x k tiles go to one split')
-    parser.add_argument('--val-fraction', type=float, default=0.15)
-    parser.add_argument('--test-fraction', type=float, default=0.15)
+                        help='blocks of k x k tiles go to one split '
+                        '(default: 8)')
+    parser.add_argument('--val-fraction', type=float, default=0.15,
+                        help='target share of tiles in val (default: 0.15)')
+    parser.add_argument('--test-fraction', type=float, default=0.15,
+                        help='target share of tiles in test (default: 0.15)')
     parser.add_argument('--min-valid', type=float, default=0.5,
                         help='skip tiles with a smaller share of pixels '
-                        'with data in every month and in EnMAP')
+                        'with data in every month and in EnMAP (default: '
+                        '0.5)')
     parser.add_argument('--workers', type=int, default=1,
-                        help='processes cutting tiles')
-    parser.add_argument('--seed', type=int, default=0, help='split seed')
+                        help='processes cutting tiles (default: 1)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='split seed (default: 0)')
     parser.add_argument('--id-prefix', default='tile',
-                        help='sample ids are <prefix>_r<row>_c<col>')
+                        help='sample ids are <prefix>_r<row>_c<col> '
+                        '(default: tile)')
     parser.add_argument('--overwrite', action='store_true',
-                        help='replace an earlier conversion in OUT')
+                        help='replace an earlier conversion in OUT (default: '
+                        'refuse)')
     return parser.parse_args(argv)
 
 

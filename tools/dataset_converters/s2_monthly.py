@@ -27,7 +27,7 @@ from typing import List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
-from h2crop.constants import NUM_MONTHS  # noqa: E402
+from h2crop.constants import NUM_MONTHS, S2_PIXEL_M  # noqa: E402
 from h2crop.products import (  # noqa: E402
     DEFAULT_MASK_CLASSES,
     SCL_CLASSES,
@@ -40,7 +40,6 @@ from h2crop.products.sentinel2 import (  # noqa: E402
     CHUNK_SIZE,
     REDUCERS,
     RESAMPLINGS,
-    S2_RESOLUTION,
     SCHEDULERS,
 )
 
@@ -80,9 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                       metavar=('LEFT', 'BOTTOM', 'RIGHT', 'TOP'),
                       help='grid extent in --crs units, snapped outwards '
                       'to multiples of --resolution (default: none)')
-    grid.add_argument('--resolution', type=float, default=S2_RESOLUTION,
+    grid.add_argument('--resolution', type=float, default=S2_PIXEL_M,
                       help=f'pixel size with --bounds (default: '
-                      f'{S2_RESOLUTION:g}; another needs '
+                      f'{S2_PIXEL_M:g}; another needs '
                       '--allow-other-resolution)')
     grid.add_argument('--allow-other-resolution', action='store_true',
                       help='accept a pixel size other than the model\'s 10 '

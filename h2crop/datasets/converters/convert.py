@@ -45,11 +45,13 @@ from h2crop.taxonomy import load_taxonomy
 from ..h5io import LABEL, PARCEL_ID, write_tile
 from .parcels import (
     Parcels,
+    code_map_summary,
     find_overlaps,
+    load_code_map,
     map_codes,
     rasterize_parcel_ids,
-    read_code_map,
     read_parcels,
+    resolve_code_column,
     unmapped_rows,
     write_rows,
 )
@@ -166,7 +168,7 @@ def convert_region(out_dir: str,
                    s2_paths: Sequence[str],
                    enmap_path: str,
                    parcels_path: str,
-                   code_column: str,
+                   code_column: Optional[str],
                    taxonomy_path: str,
                    prior_parcels_path: Optional[str] = None,
                    prior_code_column: Optional[str] = None,
@@ -186,15 +188,19 @@ def convert_region(out_dir: str,
         out_dir: Output data root.
         s2_paths: 12 monthly S2 composites (10 bands each), January first.
         enmap_path: EnMAP image (218 bands).
-        parcels_path: Parcels of the labelled year.
+        parcels_path: Parcels of the labelled year (a EuroCrops country
+            file works without ``code_column``).
         code_column: Crop code attribute of the parcels (also of the prior
-            parcels unless ``prior_code_column`` is given).
+            parcels unless ``prior_code_column`` is given); None: the code
+            map preset's column, or ``EC_hcat_c`` of a EuroCrops file
+            (:func:`~.parcels.resolve_code_column`).
         taxonomy_path: ``cascade_labels.csv`` with HCAT3 codes.
         prior_parcels_path: Parcels of the previous year (``prior``); None
             writes an all-background prior.
         prior_code_column: Code attribute of the prior parcels.
-        code_map_path: CSV local code -> HCAT3 code; None when the codes
-            are HCAT3 codes.
+        code_map_path: ``'eurocrops'``, ``'rpg'`` or a CSV local code ->
+            HCAT3 code (:func:`~.parcels.load_code_map`); None when the
+            codes are HCAT3 codes.
         tile_size: Tile side in S2 pixels (multiple of 3).
         split_block: Side ``k`` of the ``k x k`` tile blocks of the split.
         val_fraction: Target share of tiles in val.
@@ -221,14 +227,23 @@ def convert_region(out_dir: str,
         raise ValueError(f'the S2 grid ({reader.grid.width} x '
                          f'{reader.grid.height} px) holds no whole '
                          f'{tile_size} px tile (--tile-size)')
-    code_map = read_code_map(code_map_path) if code_map_path else None
-    parcels = map_codes(read_parcels(parcels_path, code_column,
-                                     reader.grid.crs), taxonomy, code_map)
-    prior = None
+    code_map = load_code_map(code_map_path)
+    column = resolve_code_column(parcels_path, code_column, code_map)
+    parcels = map_codes(read_parcels(parcels_path, column, reader.grid.crs),
+                        taxonomy, code_map.mapping)
+    prior, prior_column = None, None
     if prior_parcels_path:
-        prior = map_codes(read_parcels(prior_parcels_path,
-                                       prior_code_column or code_column,
-                                       reader.grid.crs), taxonomy, code_map)
+        prior_column = resolve_code_column(
+            prior_parcels_path, prior_code_column or code_column, code_map)
+        prior = map_codes(read_parcels(prior_parcels_path, prior_column,
+                                       reader.grid.crs), taxonomy,
+                          code_map.mapping)
+    map_summary = code_map_summary(code_map.mapping, taxonomy)
+    if code_map.mapping is not None:
+        logger.info(f'code map {code_map.name}: {map_summary["entries"]} '
+                    f'codes, {map_summary["to_taxonomy"]} of them to '
+                    f'{map_summary["classes_reached"]} of the taxonomy\'s '
+                    f'{map_summary["classes"]} classes')
     _prepare_out(out_dir, overwrite)
 
     # reports on the parcels
@@ -308,7 +323,9 @@ def convert_region(out_dir: str,
     report = dict(
         out_dir=out_dir,
         s2=list(s2_paths), enmap=enmap_path, parcels=parcels_path,
-        prior_parcels=prior_parcels_path, code_map=code_map_path,
+        prior_parcels=prior_parcels_path, code_map=code_map.name or None,
+        code_column=column, prior_code_column=prior_column,
+        code_map_summary=map_summary,
         taxonomy=taxonomy_path, crs=reader.grid.crs.to_string(),
         tile_size=tile_size, tile_grid=list(reader.tile_grid),
         split_block=split_block, min_valid=min_valid,

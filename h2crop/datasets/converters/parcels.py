@@ -9,10 +9,16 @@ Parcel ids are 1-based positions in file order (``0`` = no parcel), stored
 as uint32; where parcels overlap, the later one in file order wins.
 
 A crop code reaches the four taxonomy levels through the taxonomy's HCAT3
-codes, optionally after a ``--code-map`` CSV from local codes (e.g. national
-declaration codes) to HCAT3 codes with the columns ``local_code`` and
-``HCAT3_code``. Codes that map to nothing become background and are
-reported (:func:`unmapped_rows`).
+codes, optionally after a ``--code-map`` from local codes (e.g. national
+declaration codes) to HCAT3 codes (:func:`load_code_map`): a CSV with the
+columns ``local_code`` and ``HCAT3_code`` (lines starting with ``#`` are
+comments), or a preset: ``eurocrops`` (EuroCrops files, whose
+``EC_hcat_c`` already holds HCAT3 codes) or ``rpg`` (the French RPG's
+``CODE_CULTU`` through the CSV shipped in ``code_maps/``). Without
+``--code-column`` the column follows the preset, and a EuroCrops country
+file is recognised by its ``EC_hcat_c`` column (:func:`resolve_code_column`).
+Codes that map to nothing become background and are reported
+(:func:`unmapped_rows`).
 """
 import csv
 import os.path as osp
@@ -32,6 +38,22 @@ from h2crop.taxonomy import Taxonomy
 
 #: Columns of a ``--code-map`` CSV.
 CODE_MAP_COLUMNS: Tuple[str, str] = ('local_code', 'HCAT3_code')
+#: ``--code-map`` presets.
+EUROCROPS = 'eurocrops'
+RPG = 'rpg'
+#: Attributes EuroCrops adds to every country file: the original name in
+#: English, the HCAT3 class name and the HCAT3 code.
+EC_TRANS_NAME, EC_HCAT_NAME, EC_HCAT_CODE = ('EC_trans_n', 'EC_hcat_n',
+                                             'EC_hcat_c')
+#: The RPG's crop code attribute.
+RPG_CODE_COLUMN = 'CODE_CULTU'
+#: Folder of the code maps shipped with the package.
+CODE_MAP_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'code_maps')
+#: The ``rpg`` preset: RPG ``CODE_CULTU`` -> HCAT3 (sources in its header).
+RPG_CODE_MAP = osp.join(CODE_MAP_DIR, 'rpg_code_cultu_hcat3.csv')
+#: Code column each preset reads by default.
+PRESET_COLUMNS: Dict[str, str] = {EUROCROPS: EC_HCAT_CODE,
+                                  RPG: RPG_CODE_COLUMN}
 #: Reasons in the unmapped-code report.
 NO_CODE_MAP_ENTRY = 'not in code map'
 NO_TAXONOMY_CLASS = 'HCAT3 code not in taxonomy'
@@ -114,20 +136,7 @@ def read_parcels(path: str, code_column: str, crs: Optional[CRS] = None,
             available ones), a file without CRS when reprojection is needed,
             or non-polygon geometries.
     """
-    if not osp.exists(path):
-        raise ParcelDataError(f'{path}: parcel file not found')
-    if path.lower().endswith(('.parquet', '.geoparquet')) and \
-            'Parquet' not in pyogrio.list_drivers():
-        raise ParcelDataError(
-            f'{path}: this GDAL build (pyogrio wheel) has no Parquet driver; '
-            'convert the file first, e.g. `ogr2ogr parcels.gpkg '
-            f'{osp.basename(path)}`')
-    try:
-        info = pyogrio.read_info(path, layer=layer)
-    except Exception as err:  # pyogrio raises its own DataSourceError types
-        raise ParcelDataError(f'{path}: cannot read as vector data: '
-                              f'{err}') from err
-    columns = list(info['fields'])
+    columns = parcel_columns(path, layer)
     if code_column not in columns:
         raise ParcelDataError(f'{path}: no column {code_column!r} (the '
                               f'--code-column); columns are {columns}')
@@ -167,32 +176,168 @@ def read_parcels(path: str, code_column: str, crs: Optional[CRS] = None,
 def read_code_map(path: str) -> Dict[str, str]:
     """Read a local-code -> HCAT3-code CSV (:data:`CODE_MAP_COLUMNS`).
 
+    Lines whose first character is ``#`` are comments (a map's sources);
+    other columns than :data:`CODE_MAP_COLUMNS` (labels, names) are
+    ignored.
+
     Raises:
         ParcelDataError: For a missing file or column, or a local code
             mapped to two different HCAT3 codes (naming the lines).
     """
     if not osp.isfile(path):
         raise ParcelDataError(f'{path}: code map not found')
+    with open(path, newline='', encoding='utf-8') as f:
+        numbered = [(n, line) for n, line in enumerate(f, start=1)
+                    if not line.startswith('#')]
     mapping: Dict[str, str] = {}
     lines: Dict[str, int] = {}
-    with open(path, newline='', encoding='utf-8') as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in CODE_MAP_COLUMNS
-                   if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ParcelDataError(f'{path}: missing column(s) {missing}; '
-                                  f'expected a header {CODE_MAP_COLUMNS}')
-        for line, row in enumerate(reader, start=2):
-            local = normalise_code(row[CODE_MAP_COLUMNS[0]])
-            hcat = normalise_code(row[CODE_MAP_COLUMNS[1]])
-            if not local:
-                continue
-            if mapping.setdefault(local, hcat) != hcat:
-                raise ParcelDataError(
-                    f'{path}:{line}: local code {local!r} maps to {hcat!r} '
-                    f'here and to {mapping[local]!r} at line {lines[local]}')
-            lines.setdefault(local, line)
+    reader = csv.DictReader(line for _, line in numbered)
+    missing = [c for c in CODE_MAP_COLUMNS
+               if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ParcelDataError(f'{path}: missing column(s) {missing}; '
+                              f'expected a header {CODE_MAP_COLUMNS}')
+    for (line, _), row in zip(numbered[1:], reader):
+        local = normalise_code(row[CODE_MAP_COLUMNS[0]])
+        hcat = normalise_code(row[CODE_MAP_COLUMNS[1]])
+        if not local:
+            continue
+        if mapping.setdefault(local, hcat) != hcat:
+            raise ParcelDataError(
+                f'{path}:{line}: local code {local!r} maps to {hcat!r} '
+                f'here and to {mapping[local]!r} at line {lines[local]}')
+        lines.setdefault(local, line)
     return mapping
+
+
+@dataclass(frozen=True)
+class CodeMap:
+    """What ``--code-map`` stands for.
+
+    Attributes:
+        name: ``'eurocrops'``, ``'rpg'``, the CSV path, or ``''`` (none).
+        mapping: Local code -> HCAT3 code; None when the codes already are
+            HCAT3 codes.
+        code_column: The column the codes are read from unless
+            ``--code-column`` says otherwise (None: no default).
+    """
+
+    name: str
+    mapping: Optional[Dict[str, str]]
+    code_column: Optional[str]
+
+
+def load_code_map(spec: Optional[str]) -> CodeMap:
+    """Resolve a ``--code-map`` value: a preset name or a CSV path.
+
+    Args:
+        spec: ``'eurocrops'`` (identity: EuroCrops' ``EC_hcat_c`` holds
+            HCAT3 codes), ``'rpg'`` (:data:`RPG_CODE_MAP`), a CSV path, or
+            None / ``''`` (the codes are HCAT3 codes).
+
+    Raises:
+        ParcelDataError: For a CSV that :func:`read_code_map` refuses.
+    """
+    if not spec:
+        return CodeMap('', None, None)
+    key = spec.strip().lower()
+    if key == EUROCROPS and not osp.exists(spec):
+        return CodeMap(EUROCROPS, None, PRESET_COLUMNS[EUROCROPS])
+    if key == RPG and not osp.exists(spec):
+        return CodeMap(RPG, read_code_map(RPG_CODE_MAP),
+                       PRESET_COLUMNS[RPG])
+    return CodeMap(spec, read_code_map(spec), None)
+
+
+def parcel_columns(path: str, layer: Optional[str] = None) -> List[str]:
+    """Attribute names of a vector file.
+
+    Raises:
+        ParcelDataError: For a missing or unreadable file, or GeoParquet
+            without a Parquet driver.
+    """
+    if not osp.exists(path):
+        raise ParcelDataError(f'{path}: parcel file not found')
+    if path.lower().endswith(('.parquet', '.geoparquet')) and \
+            'Parquet' not in pyogrio.list_drivers():
+        raise ParcelDataError(
+            f'{path}: this GDAL build (pyogrio wheel) has no Parquet driver; '
+            'convert the file first, e.g. `ogr2ogr parcels.gpkg '
+            f'{osp.basename(path)}`')
+    try:
+        return list(pyogrio.read_info(path, layer=layer)['fields'])
+    except Exception as err:  # pyogrio raises its own DataSourceError types
+        raise ParcelDataError(f'{path}: cannot read as vector data: '
+                              f'{err}') from err
+
+
+def find_column(columns: Sequence[str], name: str) -> Optional[str]:
+    """``name`` among ``columns``, else its only case-insensitive match."""
+    if name in columns:
+        return name
+    folded = [c for c in columns if c.lower() == name.lower()]
+    return folded[0] if len(folded) == 1 else None
+
+
+def resolve_code_column(path: str, code_column: Optional[str],
+                        code_map: CodeMap,
+                        layer: Optional[str] = None) -> str:
+    """The attribute that holds a parcel file's crop codes.
+
+    ``--code-column`` when given (matched case-insensitively when the exact
+    name is absent), else the preset's column (``CODE_CULTU`` for ``rpg``,
+    ``EC_hcat_c`` for ``eurocrops``), else ``EC_hcat_c`` when the file is a
+    EuroCrops country file.
+
+    Raises:
+        ParcelDataError: Naming the file, the column looked for and the
+            columns present; also when ``EC_hcat_c`` (HCAT3 codes already)
+            would go through a code map of local codes.
+    """
+    columns = parcel_columns(path, layer)
+    if code_column:
+        found = find_column(columns, code_column)
+        if found is None:
+            raise ParcelDataError(f'{path}: no column {code_column!r} (the '
+                                  f'--code-column); columns are {columns}')
+    elif code_map.code_column:
+        found = find_column(columns, code_map.code_column)
+        if found is None:
+            raise ParcelDataError(
+                f'{path}: --code-map {code_map.name} reads the codes from '
+                f'{code_map.code_column!r}, which this file lacks; columns '
+                f'are {columns} (pass --code-column)')
+    else:
+        found = find_column(columns, EC_HCAT_CODE)
+        if found is None:
+            raise ParcelDataError(
+                f'{path}: no --code-column given and not a EuroCrops file '
+                f'(no {EC_HCAT_CODE!r} column); columns are {columns}')
+    if found.lower() == EC_HCAT_CODE.lower() and \
+            code_map.mapping is not None:
+        raise ParcelDataError(
+            f'{path}: {found!r} holds HCAT3 codes already; drop --code-map '
+            f'{code_map.name} (or use --code-map {EUROCROPS})')
+    return found
+
+
+def code_map_summary(mapping: Optional[Dict[str, str]],
+                     taxonomy: Taxonomy) -> Dict[str, object]:
+    """How much of a code map reaches the taxonomy's classes.
+
+    Returns:
+        ``entries`` (local codes), ``to_taxonomy`` (local codes whose HCAT3
+        code is a class of the taxonomy), ``classes_reached`` (distinct
+        classes those reach), ``classes`` (classes of the taxonomy); for an
+        identity map (None) only ``classes``.
+    """
+    classes = taxonomy.code_paths()
+    if mapping is None:
+        return dict(entries=None, to_taxonomy=None, classes_reached=None,
+                    classes=len(classes))
+    reached = [h for h in mapping.values() if h in classes]
+    return dict(entries=len(mapping), to_taxonomy=len(reached),
+                classes_reached=len(set(reached)), classes=len(classes))
 
 
 def map_codes(parcels: Parcels, taxonomy: Taxonomy,
