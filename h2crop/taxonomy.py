@@ -396,6 +396,22 @@ class Taxonomy:
                 f'num_crop_classes={self.num_crop_classes})')
 
 
+def write_taxonomy_csv(taxonomy: Taxonomy, path: str) -> str:
+    """Write a taxonomy as ``cascade_labels.csv`` (:data:`TABLE_COLUMNS`).
+
+    Reading the file back gives a taxonomy of the same digest.
+
+    Raises:
+        TaxonomyError: For the numeric fallback (it has no table).
+    """
+    rows = taxonomy.to_rows()
+    with open(path, 'w', newline='', encoding='utf-8') as f:
+        writer = csv.DictWriter(f, fieldnames=list(TABLE_COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
 #: What :func:`load_taxonomy` takes: a CSV path, None (the numeric
 #: fallback) or an embedded table ``{'rows': [...], 'source': str}``.
 TaxonomySpec = Union[None, str, Mapping[str, object]]

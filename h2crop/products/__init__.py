@@ -24,6 +24,7 @@ from .enmap import (
 from .enmap_cube import build_enmap_cube
 from .errors import ProductError
 from .gapfill import fill_monthly_gaps, interpolate_months
+from .region import prepare_region, prepare_scene_inputs
 from .s2_metadata import (
     DEFAULT_MASK_CLASSES,
     PRODUCT_BANDS,
@@ -55,6 +56,8 @@ __all__ = [
     # EnMAP
     'EnmapProduct', 'EnmapProductError', 'find_enmap_products',
     'select_bands', 'build_enmap_cube', 'MASKS', 'DEFAULT_MASKS',
+    # regions
+    'prepare_region', 'prepare_scene_inputs',
     # STAC
     'read_stac', 'search_items',
 ]

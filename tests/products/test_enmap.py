@@ -16,7 +16,6 @@ from rasterio.crs import CRS
 
 from h2crop.constants import ENMAP_BANDS, ENMAP_SCALE
 from h2crop.geo import RasterGrid, enmap_grid
-from h2crop.geo.grid import bounds_grid
 from h2crop.products.enmap import (
     EnmapProductError,
     find_enmap_products,
@@ -407,8 +406,8 @@ def test_reprojected_product_does_not_bleed_clouds(tmp_path):
     from rasterio.warp import transform_bounds
     left, bottom, right, top = transform_bounds(
         s2.crs, other, *cube_grid.bounds())
-    pgrid = bounds_grid(other, (left - 60, bottom - 60, right + 60,
-                                top + 60), 30.0)
+    pgrid = RasterGrid.from_bounds(
+        other, (left - 60, bottom - 60, right + 60, top + 60), 30.0)
     h, w = pgrid.height, pgrid.width
     dn = np.full((224, h, w), 2000, np.int16)
     cloud = np.zeros((h, w), np.uint8)
