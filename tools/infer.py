@@ -12,6 +12,11 @@ Examples::
     python tools/infer.py CONFIG CKPT --s2 s2_01.tif ... s2_06.tif \
         --enmap enmap.tif --prior prior_2023.tif --out map.tif
 
+    # a scene from downloaded products: S2 L2A (+ EnMAP L2A) -> composites
+    # (+ cube) in map_inputs/ (kept: a second run skips them) -> map
+    python tools/infer.py CKPT --s2-products downloads/s2_2023/ \
+        --enmap-products downloads/enmap/ --out map.tif
+
     # parcels with their predicted classes (scene, or georeferenced tiles)
     python tools/infer.py CONFIG CKPT --s2 ... --out map.tif \
         --parcels parcels.gpkg            # -> map_parcels.gpkg
@@ -24,7 +29,7 @@ import argparse
 import os
 import os.path as osp
 import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -72,6 +77,23 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                      help='S2 monthly composites January..end month (10 '
                      'bands each, dataset band order) or one file of T x 10 '
                      'bands')
+    src.add_argument('--s2-products', nargs='+', metavar='PATH',
+                     help='Sentinel-2 L2A products (SAFE folders or zips, '
+                     'band-file folders, STAC JSON, or folders of them): '
+                     'composited into monthly gap-filled composites of the '
+                     'model\'s months first (as tools/prepare_region.py '
+                     'does), then mapped')
+    parser.add_argument('--enmap-products', nargs='+', metavar='PATH',
+                        help='with --s2-products: EnMAP L2A product folders '
+                        'for the cube (default: none; a model with EnMAP '
+                        'needs them)')
+    parser.add_argument('--products-year', type=int,
+                        help='with --s2-products: year of the composites '
+                        '(default: the first product\'s)')
+    parser.add_argument('--products-dir', metavar='DIR',
+                        help='with --s2-products: folder of the composites '
+                        'and the cube; stages done there before are skipped '
+                        '(default: <out without .tif>_inputs)')
     parser.add_argument('--enmap', help='EnMAP raster (218 bands, or more '
                         'with --enmap-bands); resampled to the S2-aligned '
                         '30 m grid if needed')
@@ -124,6 +146,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             if getattr(args, flag) is not None:
                 parser.error(f'--{flag.replace("_", "-")} belongs to scene '
                              'mode (--s2); tiles carry their own inputs')
+    if args.s2_products is None:
+        for flag in ('enmap_products', 'products_year', 'products_dir'):
+            if getattr(args, flag) is not None:
+                parser.error(f'--{flag.replace("_", "-")} needs '
+                             '--s2-products')
+    elif args.enmap is not None:
+        parser.error('--enmap belongs to --s2 composites; with '
+                     '--s2-products give --enmap-products')
     if args.enmap_bands is not None and args.enmap is None:
         parser.error('--enmap-bands needs --enmap')
     if args.parcels_out is not None and args.parcels is None:
@@ -173,6 +203,47 @@ def export_tile_parcels(model, tiles: List[str], args: argparse.Namespace,
         raise SystemExit(f'error: {err}') from err
     print(f'{len(tifs)} georeferenced tile(s) merged into {mosaic}')
     export_parcels(model, mosaic, args, out_path)
+
+
+def products_to_inputs(model, args: argparse.Namespace, rank: int,
+                       world: int) -> Tuple[List[str], Optional[str]]:
+    """Composites (and cube) of ``--s2-products`` for the model's months.
+
+    Rank 0 runs the stages (skipped when done before in the products
+    folder); the other ranks wait, then find them done.
+    """
+    from h2crop.constants import ENMAP
+    from h2crop.products.errors import ProductError
+    from h2crop.products.region import prepare_scene_inputs
+    if ENMAP in model.modalities and not args.enmap_products:
+        raise SystemExit('error: the model uses EnMAP: give '
+                         '--enmap-products with --s2-products')
+    if ENMAP not in model.modalities and args.enmap_products:
+        raise SystemExit('error: the model was built without EnMAP; leave '
+                         '--enmap-products out')
+    work = args.products_dir or osp.splitext(args.out)[0] + '_inputs'
+
+    def prepare(progress: bool):
+        return prepare_scene_inputs(
+            work, args.s2_products, args.enmap_products or (),
+            year=args.products_year,
+            months=range(1, model.num_frames + 1),
+            overwrite=args.overwrite, progress=progress,
+            log=lambda msg: print(f'[products] {msg}', flush=True))
+
+    try:
+        import torch.distributed as dist
+        if rank != 0:
+            dist.barrier()  # rank 0 prepares; here the stages are done
+            scene = prepare(False)
+        else:
+            scene = prepare(not args.no_progress)
+            if world > 1:
+                dist.barrier()
+    except (ProductError, FileExistsError, FileNotFoundError,
+            ValueError) as err:
+        raise SystemExit(f'error: {err}') from err
+    return scene['s2'], scene['enmap']
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -256,8 +327,11 @@ def main(argv: Optional[List[str]] = None) -> None:
                 not args.overwrite:
             raise SystemExit(f'error: {preview_path(args.out)} exists; pass '
                              '--overwrite to replace it')
-        inputs = SceneInputs(args.s2, args.enmap, args.prior,
-                             args.enmap_bands)
+        if args.s2_products is not None:
+            s2, enmap = products_to_inputs(model, args, rank, world)
+        else:
+            s2, enmap = args.s2, args.enmap
+        inputs = SceneInputs(s2, enmap, args.prior, args.enmap_bands)
         mapper = SceneMapper(model, amp=args.amp, progress=progress)
         try:
             if world == 1:

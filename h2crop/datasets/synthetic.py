@@ -30,7 +30,6 @@ Without a taxonomy file a deterministic strict tree with the paper's counts
 (:func:`synthetic_taxonomy`) is used, since the numeric fallback taxonomy
 has no hierarchy.
 """
-import csv
 import json
 import os
 import os.path as osp
@@ -63,7 +62,12 @@ from h2crop.constants import (
     TAXONOMY_FILE,
     TILE_SIZE,
 )
-from h2crop.taxonomy import BACKGROUND_NAME, Taxonomy, load_taxonomy
+from h2crop.taxonomy import (
+    BACKGROUND_NAME,
+    Taxonomy,
+    load_taxonomy,
+    write_taxonomy_csv,
+)
 
 from .h5io import LABEL, SPELLINGS, write_tile
 
@@ -167,23 +171,6 @@ def synthetic_taxonomy(seed: int = 0,
             parents.append(np.concatenate([[BACKGROUND_ID], par]))
     codes = [''] + [f'99{i:08d}' for i in range(1, counts[-1] + 1)]
     return Taxonomy(names, parents, codes, source=f'synthetic(seed={seed})')
-
-
-def write_taxonomy_csv(taxonomy: Taxonomy, path: str) -> None:
-    """Write ``taxonomy`` as a ``cascade_labels.csv`` (one row per leaf)."""
-    fine = NUM_LEVELS - 1
-    maps = [taxonomy.ancestor_map(fine, k) for k in range(NUM_LEVELS)]
-    header = ['HCAT3_code'] + [f'{lv}_{c}' for lv in LEVELS
-                               for c in ('id', 'name')]
-    with open(path, 'w', newline='', encoding='utf-8') as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for leaf in range(1, taxonomy.num_classes[fine]):
-            row = [taxonomy.codes[leaf] if taxonomy.codes else '']
-            for k in range(NUM_LEVELS):
-                cid = int(maps[k][leaf])
-                row += [cid, taxonomy.names[k][cid]]
-            writer.writerow(row)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -29,12 +29,10 @@ from h2crop.products.enmap_cube import (
     report_path,
     source_path,
 )
-
-from ._enmap_fixtures import (
+from h2crop.products.synthetic_enmap import (
     BAD_BAND_NUMBERS,
     L2A_WAVELENGTHS,
     NODATA,
-    expected_cube,
     make_l2a_product,
     utm_grid,
 )
@@ -527,3 +525,29 @@ def test_cli_help_states_defaults(monkeypatch):
         if action.option_strings and action.dest != 'help' and not \
                 action.required and action.dest not in grid_options:
             assert 'default' in action.help, action.option_strings
+
+
+def expected_cube(fx, masks=('QL_QUALITY_CLOUD',
+                                      'QL_QUALITY_CIRRUS',
+                                      'QL_QUALITY_HAZE', 'QL_QUALITY_SNOW',
+                                      'QL_QUALITY_CLOUDSHADOW')
+                  ) -> np.ndarray:
+    """The cube a product gives on its own grid, computed independently.
+
+    Bands: the 224 minus the six bad ones (by band number); value:
+    round((DN x gain + offset) x 10^4); -32768 where a quality layer flags
+    the pixel, the pixel is background or a kept band is no-data.
+    """
+    keep = [b for b in range(fx.dn.shape[0]) if b + 1 not in
+            BAD_BAND_NUMBERS]
+    dn = fx.dn.astype(np.float64)[keep]
+    gains = fx.gains[keep][:, None, None]
+    offsets = fx.offsets[keep][:, None, None]
+    out = np.rint((dn * gains + offsets) * 10000)
+    out = np.clip(out, -32767, 32767).astype(np.int16)
+    bad = (fx.dn[keep] == NODATA).any(0) | \
+        (fx.layers['QL_QUALITY_CLASSES'] == 3)
+    for layer in masks:
+        bad |= fx.layers[layer] > 0
+    out[:, bad] = NODATA
+    return out

@@ -6,6 +6,7 @@ import pytest
 
 from h2crop.constants import S2_BAND_NAMES
 from h2crop.products import ProductError, resolve_radiometry
+from h2crop.products import synthetic_s2 as fx
 from h2crop.products.s2_metadata import (
     PRODUCT_BANDS,
     check_level,
@@ -13,8 +14,6 @@ from h2crop.products.s2_metadata import (
     product_band,
 )
 from h2crop.products.safe import parse_metadata, parse_name, read_safe
-
-from . import _s2_fixtures as fx
 
 
 def test_band_names():

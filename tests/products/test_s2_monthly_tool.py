@@ -9,8 +9,7 @@ import pytest
 import rasterio
 
 from h2crop.products import composite_path
-
-from . import _s2_fixtures as fx
+from h2crop.products import synthetic_s2 as fx
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 pytestmark = pytest.mark.filterwarnings(

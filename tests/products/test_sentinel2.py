@@ -29,9 +29,8 @@ from h2crop.products import (
     find_products,
     reduce_observations,
 )
+from h2crop.products import synthetic_s2 as fx
 from h2crop.products.s2_metadata import NATIVE_RESOLUTION, PRODUCT_BANDS
-
-from . import _s2_fixtures as fx
 
 UTC = dt.timezone.utc
 #: odc-geo multiplies affines with `*`, which affine 2.4 deprecates.

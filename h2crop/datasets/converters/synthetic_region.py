@@ -39,13 +39,13 @@ from h2crop.constants import (
     NUM_MONTHS,
     S2_DTYPE,
 )
+from h2crop.taxonomy import write_taxonomy_csv
 
 from ..synthetic import (
     _S2_SOIL,
     _S2_VEG,
     _ClassModel,
     synthetic_taxonomy,
-    write_taxonomy_csv,
 )
 
 #: CRS of the synthetic region (UTM zone 32N).

@@ -1,4 +1,4 @@
-"""EnMAP L2A product folders in the real format, tiny in space.
+"""EnMAP L2A product folders written in the real format (tests, demos).
 
 A product folder holds the files DLR delivers (names
 ``ENMAP01-____L2A-DT<datatake>_<start>Z_<tile>_V<version>_<processed>Z-
@@ -242,29 +242,3 @@ def utm_grid(width: int, height: int, origin=(500010.0, 5300040.0),
     return RasterGrid(CRS.from_epsg(epsg),
                       Affine(pixel, 0.0, origin[0], 0.0, -pixel, origin[1]),
                       width, height)
-
-
-def expected_cube(fx: Fixture, masks=('QL_QUALITY_CLOUD',
-                                      'QL_QUALITY_CIRRUS',
-                                      'QL_QUALITY_HAZE', 'QL_QUALITY_SNOW',
-                                      'QL_QUALITY_CLOUDSHADOW')
-                  ) -> np.ndarray:
-    """The cube a product gives on its own grid, computed independently.
-
-    Bands: the 224 minus the six bad ones (by band number); value:
-    round((DN x gain + offset) x 10^4); -32768 where a quality layer flags
-    the pixel, the pixel is background or a kept band is no-data.
-    """
-    keep = [b for b in range(fx.dn.shape[0]) if b + 1 not in
-            BAD_BAND_NUMBERS]
-    dn = fx.dn.astype(np.float64)[keep]
-    gains = fx.gains[keep][:, None, None]
-    offsets = fx.offsets[keep][:, None, None]
-    out = np.rint((dn * gains + offsets) * 10000)
-    out = np.clip(out, -32767, 32767).astype(np.int16)
-    bad = (fx.dn[keep] == NODATA).any(0) | \
-        (fx.layers['QL_QUALITY_CLASSES'] == 3)
-    for layer in masks:
-        bad |= fx.layers[layer] > 0
-    out[:, bad] = NODATA
-    return out

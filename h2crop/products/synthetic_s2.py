@@ -1,4 +1,4 @@
-"""Sentinel-2 L2A products in their real formats, made small for the tests.
+"""Sentinel-2 L2A products written in their real formats (tests, demos).
 
 Facts the fixtures follow (docs/products.md#sentinel-2-l2a):
 
@@ -83,8 +83,15 @@ class Acquisition:
     extra: dict = field(default_factory=dict)
 
     def dn(self, band: str, offset: int) -> np.ndarray:
-        """Digital numbers of ``band`` for a product whose DN carry
-        ``offset`` (1000 from baseline 04.00), DN 0 where no data."""
+        """Digital numbers of ``band`` (uint16, its native grid).
+
+        Args:
+            band: Band name (``'B02'`` ..).
+            offset: DN offset of the product's baseline (1000 from 04.00).
+
+        Returns:
+            Reflectance x 10000 + ``offset``, DN 0 where there is no data.
+        """
         res = NATIVE_RESOLUTION[band]
         nod = self.nodata[::res // 10, ::res // 10]
         out = self.refl[band].astype(np.int64) + offset
@@ -92,6 +99,7 @@ class Acquisition:
         return out.astype(np.uint16)
 
     def scl_map(self) -> np.ndarray:
+        """The SCL band (uint8, 20 m): class 0 where there is no data."""
         out = self.scl.copy()
         out[self.nodata[::2, ::2]] = 0
         return out
