@@ -102,6 +102,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         '1-120,131-228')
     parser.add_argument('--prior', help='4-band raster of last year\'s '
                         'levels on the S2 grid')
+    parser.add_argument('--prior-parcels', metavar='VECTOR',
+                        help='last year\'s parcel declarations instead of '
+                        '--prior: rasterised onto the S2 grid as the prior '
+                        '(<out without .tif>_prior.tif; default: none)')
+    parser.add_argument('--prior-code-column', help='with --prior-parcels: '
+                        'crop code attribute (default: the --code-map '
+                        'preset\'s, or EC_hcat_c of a EuroCrops file)')
+    parser.add_argument('--code-map', help='with --prior-parcels: eurocrops, '
+                        'rpg or a CSV local_code,HCAT3_code (default: none, '
+                        'the codes are HCAT3 codes)')
     parser.add_argument('--out', required=True, help='output folder (--h5) '
                         'or GeoTIFF (--s2)')
     parser.add_argument('--show', action='store_true', help='also write '
@@ -154,6 +164,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     elif args.enmap is not None:
         parser.error('--enmap belongs to --s2 composites; with '
                      '--s2-products give --enmap-products')
+    if args.prior_parcels is None:
+        for flag in ('prior_code_column', 'code_map'):
+            if getattr(args, flag) is not None:
+                parser.error(f'--{flag.replace("_", "-")} needs '
+                             '--prior-parcels')
+    elif args.prior is not None:
+        parser.error('give --prior or --prior-parcels, not both')
+    elif args.h5 is not None:
+        parser.error('--prior-parcels belongs to scene mode; tiles carry '
+                     'their own prior')
     if args.enmap_bands is not None and args.enmap is None:
         parser.error('--enmap-bands needs --enmap')
     if args.parcels_out is not None and args.parcels is None:
@@ -246,6 +266,31 @@ def products_to_inputs(model, args: argparse.Namespace, rank: int,
     return scene['s2'], scene['enmap']
 
 
+def prior_from_parcels(model, args: argparse.Namespace, s2_path: str,
+                       rank: int, world: int) -> str:
+    """Rasterise ``--prior-parcels`` onto the S2 grid (rank 0)."""
+    from h2crop.datasets.converters.parcels import (
+        ParcelDataError,
+        write_prior_raster,
+    )
+    from h2crop.geo.grid import read_grid
+    out = osp.splitext(args.out)[0] + '_prior.tif'
+    if rank == 0:
+        try:
+            info = write_prior_raster(
+                args.prior_parcels, read_grid(s2_path), model.taxonomy, out,
+                args.prior_code_column, args.code_map,
+                overwrite=args.overwrite)
+        except (ParcelDataError, FileExistsError) as err:
+            raise SystemExit(f'error: {err}') from err
+        print(f'prior: {info["parcels"]} parcels of {args.prior_parcels} '
+              f'({info["unmapped"]} unmapped) -> {out}')
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     import torch
@@ -331,7 +376,10 @@ def main(argv: Optional[List[str]] = None) -> None:
             s2, enmap = products_to_inputs(model, args, rank, world)
         else:
             s2, enmap = args.s2, args.enmap
-        inputs = SceneInputs(s2, enmap, args.prior, args.enmap_bands)
+        prior = args.prior
+        if args.prior_parcels is not None:
+            prior = prior_from_parcels(model, args, s2[0], rank, world)
+        inputs = SceneInputs(s2, enmap, prior, args.enmap_bands)
         mapper = SceneMapper(model, amp=args.amp, progress=progress)
         try:
             if world == 1:

@@ -11,7 +11,10 @@ options; see docs/products.md):
           taxonomy and reports                         OUT/tiles/
 4. stats  band statistics of the training tiles and a config inheriting
           --config with them                           OUT/tiles/band_stats.py
-5. check  the tiles checked as tools/misc/check_dataset.py does
+5. prior  with --prior-parcels: last year's parcels as the 4-band prior
+          raster on the composites' grid (for tools/infer.py --prior)
+                                                       OUT/prior.tif
+6. check  the tiles checked as tools/misc/check_dataset.py does
 
 Example::
 
@@ -188,8 +191,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         f'(splits {tiles.get("splits")}); stages skipped: '
         f'{", ".join(result["skipped"]) or "none"}')
     log(f'train: python tools/train.py {result["config"]}')
-    log('map a new area: python tools/infer.py CKPT --s2-products ... '
-        '--enmap-products ... --out map.tif')
+    prior = f' --prior {result["prior"]}' if result['prior'] else ''
+    log('map the area: python tools/infer.py CKPT --s2 '
+        f'{" ".join(result["s2"][:2])} ... --enmap {result["enmap"]}{prior} '
+        '--out map.tif (or --s2-products / --enmap-products for a new area)')
     return 0
 
 

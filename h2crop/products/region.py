@@ -17,7 +17,9 @@ match its inputs and options):
    convert_region`);
 4. ``stats``: the training tiles' band statistics and a config that
    inherits the base config with them (``band_stats.py``);
-5. ``check``: the tiles checked as ``tools/misc/check_dataset.py`` does.
+5. ``prior`` (with last year's parcels): them rasterised on the composites'
+   grid as the 4-band prior raster ``tools/infer.py --prior`` reads;
+6. ``check``: the tiles checked as ``tools/misc/check_dataset.py`` does.
 
 The output grid is, unless given, the first S2 product's 10 m grid cut to
 where EnMAP products lie (there the tiles can have every input). The same
@@ -55,6 +57,8 @@ ENMAP_DIR = 'enmap'
 TILES_DIR = 'tiles'
 #: The cube inside ``ENMAP_DIR``.
 CUBE_FILE = 'enmap_cube.tif'
+#: Last year's parcels rasterised on the composites' grid (for mapping).
+PRIOR_FILE = 'prior.tif'
 
 
 def region_grid(s2_products: Sequence, enmap_products: Sequence,
@@ -258,12 +262,14 @@ def prepare_region(out_dir: str, s2_sources: Sequence[str],
         log: Called with one line per stage.
 
     Returns:
-        ``data_root``, ``config`` (the band statistics config), the stage
-        summaries and the stages skipped.
+        ``data_root``, ``config`` (the band statistics config), ``prior``
+        (the prior raster or None), the stage summaries and the stages
+        skipped.
     """
     from h2crop.datasets.band_stats import compute_band_stats, write_band_stats
     from h2crop.datasets.checker import check_dataset
     from h2crop.datasets.converters import convert_region
+    from h2crop.datasets.converters.parcels import write_prior_raster
     from h2crop.taxonomy import load_taxonomy, write_taxonomy_csv
 
     s2_options = dict(s2_options or {})
@@ -319,6 +325,22 @@ def prepare_region(out_dir: str, s2_sources: Sequence[str],
         [osp.join(root, 'band_stats.json'), osp.join(root, 'band_stats.py')],
         run_stats))
 
+    prior_raster = None
+    if prior_parcels:
+        prior_raster = osp.join(out_dir, PRIOR_FILE)
+        grid = read_grid(scene['s2'][0])
+
+        def run_prior(over: bool) -> Dict[str, Any]:
+            return write_prior_raster(prior_parcels, grid, tax, prior_raster,
+                                      prior_code_column or code_column,
+                                      code_map, overwrite=over)
+
+        runner.run(Stage('prior', [prior_parcels] + (
+            [code_map] if code_map and osp.isfile(code_map) else []),
+            dict(taxonomy=tax.digest(), grid=_grid_key(grid),
+                 column=prior_code_column or code_column, code_map=code_map),
+            [prior_raster], run_prior))
+
     problems = check_dataset(root, workers=workers)
     if problems:
         raise ProductError(
@@ -327,8 +349,8 @@ def prepare_region(out_dir: str, s2_sources: Sequence[str],
     log(f'check: {tiles.get("tiles_written")} tiles of {root} pass '
         'check_dataset')
     return dict(data_root=root, config=stats['config'], s2=scene['s2'],
-                enmap=scene['enmap'], tiles=tiles, skipped=runner.skipped,
-                summaries=runner.done)
+                enmap=scene['enmap'], prior=prior_raster, tiles=tiles,
+                skipped=runner.skipped, summaries=runner.done)
 
 
 def checkpoint_choices(checkpoint: str) -> Tuple[Any, int]:

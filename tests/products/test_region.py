@@ -61,7 +61,8 @@ def test_products_become_tiles_that_pass_the_check(products, prepared):
     assert check_dataset(root) == []
     assert result['tiles']['tiles_written'] == (96 // TILE) ** 2
     assert [m.split(':')[0] for m in messages if m.startswith('stage')] == [
-        'stage s2', 'stage enmap', 'stage tiles', 'stage stats']
+        'stage s2', 'stage enmap', 'stage tiles', 'stage stats',
+        'stage prior']
     # the composites: the months' true reflectance where a day was clear
     truth = products['region']['s2']
     grid = read_grid(result['s2'][0])
@@ -90,6 +91,19 @@ def test_products_become_tiles_that_pass_the_check(products, prepared):
         assert cube.count == ENMAP_BANDS
         assert RasterGrid.from_dataset(cube).same_as(enmap_grid(grid))
         assert (cube.read_masks(1) > 0).all()  # the early product fills
+    # last year's parcels as the prior raster, as the tiles' prior rows
+    import h5py
+    with rasterio.open(result['prior']) as ds:
+        prior = ds.read()  # (4, H, W)
+        assert read_grid(result['prior']).same_as(grid)
+    sid = open(osp.join(root, 'data_lists', 'train.txt')).read().split()[0]
+    with h5py.File(osp.join(root, 'h5_data', sid + '.h5')) as h5:
+        tile_prior = h5['priors'][()] if 'priors' in h5 else h5['prior'][()]
+        transform = h5.attrs['transform']
+    col = int(round((transform[2] - grid.transform.c) / 10))
+    row = int(round((grid.transform.f - transform[5]) / 10))
+    np.testing.assert_array_equal(
+        prior[:, row:row + TILE, col:col + TILE], tile_prior)
     # the taxonomy and the trainable config
     tax = load_taxonomy(osp.join(root, TAXONOMY_FILE))
     assert tax.digest() == load_taxonomy(products['taxonomy']).digest()
@@ -104,7 +118,7 @@ def test_a_second_run_skips_every_stage_and_options_are_checked(
         products, prepared):
     out, _, _ = prepared
     again = _prepare(products, out)
-    assert again['skipped'] == ['s2', 'enmap', 'tiles', 'stats']
+    assert again['skipped'] == ['s2', 'enmap', 'tiles', 'stats', 'prior']
     # another tile size: the tiles stage would replace user files
     with pytest.raises(ProductError, match=r'stage tiles: .* option '
                        r"tile_size \(24 -> 48\).*--overwrite"):
@@ -116,7 +130,7 @@ def test_overwrite_remakes_only_the_stages_that_changed(products,
     out = str(tmp_path / 'region')
     _prepare(products, out)
     redone = _prepare(products, out, tile_size=48, overwrite=True)
-    assert redone['skipped'] == ['s2', 'enmap']
+    assert redone['skipped'] == ['s2', 'enmap', 'prior']
     assert redone['tiles']['tiles_written'] == 4  # 96 x 96 px: 2 x 2
 
 
@@ -153,19 +167,18 @@ def test_infer_maps_products_without_tiles(products, tiny_model_files,
     import infer
     cfg_path, ckpt, _ = tiny_model_files
     grid = read_grid(products['region']['s2'][0])
-    prior = str(tmp_path / 'prior.tif')
-    with rasterio.open(prior, 'w', driver='GTiff', width=grid.width,
-                       height=grid.height, count=4, dtype='uint8',
-                       crs=grid.crs, transform=grid.transform) as dst:
-        dst.write(np.zeros((4, grid.height, grid.width), np.uint8))
     out = str(tmp_path / 'map.tif')
+    # last year's declarations as the prior, rasterised on the map's grid
     args = [ckpt, '--s2-products', products['s2'], '--enmap-products',
-            products['enmap'], '--prior', prior, '--out', out,
+            products['enmap'], '--prior-parcels', products['prior_parcels'],
+            '--prior-code-column', products['code_column'], '--out', out,
             '--no-progress']
     infer.main(args)
     with rasterio.open(out) as ds:
         assert read_grid(out).same_as(grid)
         assert ds.count == 9
+    prior = str(tmp_path / 'map_prior.tif')
+    assert read_grid(prior).same_as(grid)
     work = str(tmp_path / 'map_inputs')
     # the tiny model reads 6 months: only those were composited
     assert osp.isfile(osp.join(work, 's2', 's2_2023_06_filled.tif'))
@@ -174,6 +187,8 @@ def test_infer_maps_products_without_tiles(products, tiny_model_files,
     with pytest.raises(SystemExit, match='EnMAP: give --enmap-products'):
         infer.main([ckpt, '--s2-products', products['s2'], '--prior', prior,
                     '--out', str(tmp_path / 'm2.tif'), '--no-progress'])
+    # a second run finds the composites and the cube done
+    infer.main(args + ['--overwrite'])
 
 
 def test_no_overlap_between_s2_and_enmap_is_named(products, tmp_path):

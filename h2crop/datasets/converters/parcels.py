@@ -468,3 +468,67 @@ def write_rows(path: str, rows: Sequence[dict],
         writer.writeheader()
         for row in rows:
             writer.writerow({k: row[k] for k in columns})
+
+
+#: Rows of a prior raster rasterised at once (memory: rows x width x 4 B).
+PRIOR_BLOCK_ROWS = 512
+
+
+def write_prior_raster(parcels_path: str, grid, taxonomy: Taxonomy,
+                       out_path: str, code_column: Optional[str] = None,
+                       code_map: Optional[str] = None,
+                       overwrite: bool = False) -> Dict[str, object]:
+    """Last year's parcels as the 4-band prior raster of a map grid.
+
+    The raster ``tools/infer.py --prior`` reads: per pixel the taxonomy ids
+    of levels 1..4 of the parcel whose code it lies in (pixel-centre rule,
+    as the tiles' prior), 0 (background) outside parcels and for codes
+    that map to nothing. Rasterised in blocks of rows, so memory follows
+    the grid's width.
+
+    Args:
+        parcels_path: Parcels of the previous year.
+        grid: The S2 10 m grid of the map (:class:`~h2crop.geo.RasterGrid`).
+        taxonomy: The model's taxonomy.
+        out_path: GeoTIFF to write (uint8, 4 bands ``level1..level4``).
+        code_column: Code attribute (see :func:`resolve_code_column`).
+        code_map: ``--code-map`` (see :func:`load_code_map`).
+        overwrite: Replace an existing ``out_path``.
+
+    Returns:
+        ``parcels``, ``unmapped`` (parcels whose code maps to nothing) and
+        ``column`` (the code column read).
+
+    Raises:
+        FileExistsError: If ``out_path`` exists and not ``overwrite``.
+        ParcelDataError: For an unreadable file or a missing column.
+    """
+    import rasterio
+    from rasterio.windows import Window
+
+    from h2crop.constants import LEVELS, PRIOR_DTYPE
+    from h2crop.geo.cog import check_output
+
+    check_output(out_path, overwrite)
+    codes = load_code_map(code_map)
+    column = resolve_code_column(parcels_path, code_column, codes)
+    parcels = map_codes(read_parcels(parcels_path, column, grid.crs),
+                        taxonomy, codes.mapping)
+    profile = dict(driver='GTiff', width=grid.width, height=grid.height,
+                   count=NUM_LEVELS, dtype=PRIOR_DTYPE, crs=grid.crs,
+                   transform=grid.transform, compress='deflate', tiled=True)
+    with rasterio.open(out_path, 'w', **profile) as dst:
+        for row in range(0, grid.height, PRIOR_BLOCK_ROWS):
+            rows = min(PRIOR_BLOCK_ROWS, grid.height - row)
+            transform = grid.transform * Affine.translation(0, row)
+            pid = rasterize_parcel_ids(parcels, transform, (rows, grid.width))
+            # (rows, W) parcel ids -> (rows, W, 4) paths -> (4, rows, W)
+            block = np.moveaxis(parcels.paths[pid], -1, 0)
+            dst.write(block.astype(PRIOR_DTYPE),
+                      window=Window(0, row, grid.width, rows))
+        dst.descriptions = tuple(LEVELS)
+        dst.update_tags(taxonomy_digest=taxonomy.digest(),
+                        source=osp.abspath(parcels_path), code_column=column)
+    return dict(parcels=len(parcels),
+                unmapped=int(sum(1 for r in parcels.reasons if r)),
+                column=column)
