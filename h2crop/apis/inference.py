@@ -17,7 +17,8 @@ import torch
 from mmengine.config import Config
 
 from h2crop.constants import ENMAP, ENMAP_SCALE, LEVELS, NUM_LEVELS, PRIOR, S2
-from h2crop.engine.experiment import check_option_keys, resolve_experiment
+from h2crop.engine.experiment import resolve_experiment
+from h2crop.engine.option_check import merge_checked
 from h2crop.models.weights.io import TRUSTED, read_state_dict
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
@@ -39,9 +40,7 @@ def resolve_inference_cfg(config: Union[str, Config],
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else \
         copy.deepcopy(config)
-    if cfg_options:
-        check_option_keys(cfg, cfg_options)
-        cfg.merge_from_dict(cfg_options)
+    cfg = merge_checked(cfg, cfg_options)
     if 'model' not in cfg:
         raise KeyError(f'config {getattr(cfg, "filename", config)} has no '
                        '`model` entry')

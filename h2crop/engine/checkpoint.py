@@ -51,6 +51,23 @@ CheckpointLoader.register_scheme(prefixes=TRUSTED_SCHEME,
                                  loader=load_trusted_checkpoint, force=True)
 
 
+def checkpoint_meta(filename: str) -> dict:
+    """The ``meta`` of a local h2crop training checkpoint.
+
+    The file is memory-mapped, so its tensors are not read.
+
+    Raises:
+        FileNotFoundError / CheckpointReadError: As
+            :func:`load_trusted_checkpoint`.
+    """
+    path = filename[len(TRUSTED_SCHEME):] if filename.startswith(
+        TRUSTED_SCHEME) else filename
+    data = load_checkpoint_file(path, trust=TRUSTED, map_location='cpu',
+                                mmap=True)
+    meta = data.get('meta') if isinstance(data, dict) else None
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
 def as_trusted(filename: str) -> str:
     """Route a local path through the trusted loader; leave URLs alone."""
     if filename.startswith(TRUSTED_SCHEME) or '://' in filename:

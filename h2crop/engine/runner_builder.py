@@ -14,12 +14,13 @@ from h2crop.engine.dist import init_distributed
 from h2crop.engine.experiment import (
     EXPERIMENT_KEYS,
     ExperimentConfigError,
-    check_option_keys,
     resolve_experiment,
 )
+from h2crop.engine.option_check import merge_checked
 from h2crop.engine.preflight import PreflightError, run_preflight
 from h2crop.engine.work_dir import (
     WorkDirError,
+    check_epochs_left,
     check_work_dir,
     clear_checkpoints,
     drop_pretrained_init,
@@ -112,10 +113,8 @@ def prepare_cfg(args: argparse.Namespace, mode: str) -> Config:
         args: Parsed arguments of tools/train.py or tools/test.py.
         mode: ``'train'`` or ``'test'``.
     """
-    cfg = Config.fromfile(args.config)
-    if getattr(args, 'cfg_options', None):
-        check_option_keys(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = merge_checked(Config.fromfile(args.config),
+                        getattr(args, 'cfg_options', None))
     cfg = resolve_experiment(cfg)
     cfg.setdefault('default_scope', 'h2crop')
     cfg.setdefault('runner_type', 'H2CropRunner')
@@ -135,9 +134,14 @@ def prepare_cfg(args: argparse.Namespace, mode: str) -> Config:
         ckpt = check_work_dir(cfg.work_dir, args.resume,
                               getattr(args, 'overwrite', False))
         if ckpt is not None:
+            check_epochs_left(ckpt, cfg.get('train_cfg', {}).get(
+                'max_epochs'), args.config)
             cfg.resume = True
             cfg.load_from = ckpt
             # The resumed weights replace pretrained ones: do not need them.
+            drop_pretrained_init(cfg.model)
+        elif cfg.get('load_from') and cfg.get('load_strict', True):
+            # a fresh run from trained weights: every weight is loaded
             drop_pretrained_init(cfg.model)
     elif mode == 'test':
         # Weights only: never restore training state, never initialise from
