@@ -21,6 +21,7 @@ from h2crop.engine.preflight import PreflightError, run_preflight
 from h2crop.engine.work_dir import (
     WorkDirError,
     check_epochs_left,
+    check_output_dir,
     check_work_dir,
     clear_checkpoints,
     drop_pretrained_init,
@@ -153,6 +154,10 @@ def prepare_cfg(args: argparse.Namespace, mode: str) -> Config:
                     'val_evaluator'):
             cfg.pop(key, None)
         hooks = list(cfg.get('custom_hooks', []) or [])
+        for flag in ('out', 'show_dir'):
+            check_output_dir(getattr(args, flag, None),
+                             '--' + flag.replace('_', '-'),
+                             getattr(args, 'overwrite', False))
         if getattr(args, 'out', None) or getattr(args, 'show_dir', None):
             hooks.append(dict(type='PredictionWriterHook',
                               out_dir=args.out, show_dir=args.show_dir))

@@ -122,6 +122,28 @@ def check_epochs_left(ckpt: str, max_epochs: Optional[int],
         'would run the finished learning-rate schedule past its end)')
 
 
+def check_output_dir(folder: Optional[str], flag: str,
+                     overwrite: bool) -> None:
+    """Refuse an output folder that holds files, unless ``overwrite``.
+
+    Args:
+        folder: The folder (None: not asked for).
+        flag: The option that names it, for the message (``'--out'``).
+        overwrite: Files of the same names may be replaced.
+
+    Raises:
+        WorkDirError: Naming the folder, a file in it and the option.
+    """
+    if not folder or not osp.isdir(folder):
+        return
+    files = sorted(os.listdir(folder))
+    if files and not overwrite:
+        raise WorkDirError(
+            f'{flag} {folder} already holds {len(files)} file(s) (e.g. '
+            f'{files[0]}); pass --overwrite to replace them, or choose '
+            'another folder')
+
+
 def clear_checkpoints(work_dir: str) -> List[str]:
     """Remove an earlier run's checkpoints (``--overwrite``; rank 0 only).
 

@@ -47,7 +47,7 @@ from h2crop.models.segmentors.slide import (
     slide_accumulate,
     window_starts,
 )
-from h2crop.visualization.legend import level_palette
+from h2crop.visualization.legend import class_table, level_palette
 
 from .geotiff import confidence_percent
 from .styles import level_vrt_path, write_level_vrts
@@ -332,11 +332,8 @@ def class_table_rows(model: torch.nn.Module) -> List[List[object]]:
     """``[band, level, id, name, red, green, blue]`` per class and level."""
     rows = []
     for band, level in enumerate(model.levels, start=1):
-        names = model.taxonomy.level_names(level)
-        palette = level_palette(len(names))
-        for cid, name in enumerate(names):
-            r, g, b = (int(v) for v in palette[cid])
-            rows.append([band, level, cid, name, r, g, b])
+        rows += [[band, level] + row for row in
+                 class_table(model.taxonomy.level_names(level))]
     return rows
 
 
