@@ -51,6 +51,10 @@ ENMAP_BANDS = 218
 TILE_SIZE = 192
 #: S2 pixels per EnMAP pixel along one axis (10 m vs 30 m).
 ENMAP_SCALE = 3
+#: Ground sampling distance (pixel size, metres) of the S2 grid the models
+#: are trained on; EnMAP's follows from :data:`ENMAP_SCALE`.
+S2_GSD = 10.0
+ENMAP_GSD = S2_GSD * ENMAP_SCALE
 S2_DTYPE = 'int16'
 ENMAP_DTYPE = 'int16'
 LABEL_DTYPE = 'uint8'

@@ -68,6 +68,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         '1-120,131-228')
     parser.add_argument('--prior', help='4-band raster of last year\'s '
                         'levels on the S2 grid')
+    parser.add_argument('--resample-s2', action='store_true',
+                        help='S2 composites whose pixel size is not the '
+                        'models\' 10 m are resampled on the fly onto a 10 m '
+                        'grid (bilinear; a warning says so); without it '
+                        'they are refused')
+    parser.add_argument('--require-full-overlap', action='store_true',
+                        help='refuse EnMAP / prior rasters that do not '
+                        'cover the whole S2 grid (without it the uncovered '
+                        'part is nodata and the share covered is reported '
+                        'and stored in the map\'s metadata)')
     parser.add_argument('--out', required=True, help='output folder (--h5) '
                         'or GeoTIFF (--s2)')
     parser.add_argument('--show', action='store_true', help='also write '
@@ -100,8 +110,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         if args.amp:
             parser.error('--amp belongs to scene mode (--s2); tiles are '
                          'mapped in float32')
-        for flag in ('enmap', 'prior', 'enmap_bands'):
-            if getattr(args, flag) is not None:
+        for flag in ('enmap', 'prior', 'enmap_bands', 'resample_s2',
+                     'require_full_overlap'):
+            if getattr(args, flag) not in (None, False):
                 parser.error(f'--{flag.replace("_", "-")} belongs to scene '
                              'mode (--s2); tiles carry their own inputs')
     if args.enmap_bands is not None and args.enmap is None:
@@ -164,6 +175,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     from h2crop.apis import init_model
     from h2crop.engine.dist import init_distributed, shutdown_distributed
     from h2crop.mapping.scene import (
+        FULL_COVERAGE,
         SceneError,
         SceneInputs,
         SceneMapper,
@@ -225,7 +237,8 @@ def main(argv: Optional[List[str]] = None) -> None:
             raise SystemExit(f'error: {preview_path(args.out)} exists; pass '
                              '--overwrite to replace it')
         inputs = SceneInputs(args.s2, args.enmap, args.prior,
-                             args.enmap_bands)
+                             args.enmap_bands, args.resample_s2,
+                             args.require_full_overlap)
         mapper = SceneMapper(model, amp=args.amp, progress=progress)
         try:
             if world == 1:
@@ -239,6 +252,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         if rank == 0:
             print(f'\nmap {info["width"]} x {info["height"]} px written to '
                   f'{info["out"]} (class names: {info["classes_csv"]})')
+            shares = info['coverage']
+            if shares.get('all', 1.0) < FULL_COVERAGE:
+                parts = ', '.join(f'{k} {v:.1%}' for k, v in shares.items()
+                                  if k != 'all')
+                print(f'the inputs cover {shares["all"]:.1%} of the map '
+                      f'({parts}); the rest is nodata')
             if args.show:
                 print(f'preview: {write_preview(info["out"])}')
             if parcels_out is not None:
