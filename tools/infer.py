@@ -95,7 +95,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         '<out>/parcels_pred.gpkg for tiles)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace existing outputs')
-    parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1')
+    parser.add_argument('--device', default='cpu', help='device of the '
+                        'model: cpu, cuda, cuda:1 (default: %(default)s)')
     parser.add_argument('--amp', action='store_true',
                         help='bfloat16 autocast (scenes)')
     parser.add_argument('--batch-size', type=int,

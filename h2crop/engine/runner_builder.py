@@ -48,7 +48,10 @@ def parse_cfg_options(parser: argparse.ArgumentParser) -> None:
                         'uses before it starts (split lists, files, id '
                         'ranges, the first tile of each split)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
-                        default='none', help='job launcher')
+                        default='none', help='job launcher: none (one '
+                        'process), pytorch (torchrun, e.g. '
+                        'tools/dist_train.sh) or slurm (srun) (default: '
+                        '%(default)s)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
 

@@ -42,7 +42,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', choices=('auto', 'meta', 'cpu'),
                         default='auto',
                         help='device of the FLOP-counting forward; auto: '
-                        'meta, falling back to cpu')
+                        'meta, falling back to cpu (default: %(default)s)')
     parser.add_argument('--no-flops', action='store_true',
                         help='count parameters only')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
