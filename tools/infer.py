@@ -175,6 +175,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     from h2crop.apis import init_model
     from h2crop.engine.dist import init_distributed, shutdown_distributed
+    from h2crop.engine.experiment import ExperimentConfigError
     from h2crop.mapping.scene import (
         FULL_COVERAGE,
         SceneError,
@@ -213,8 +214,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         if device.startswith('cuda'):
             device = f'cuda:{int(os.environ.get("LOCAL_RANK", 0))}'
     try:
-        model = init_model(args.config, args.checkpoint, device,
-                           args.cfg_options)
+        try:
+            model = init_model(args.config, args.checkpoint, device,
+                               args.cfg_options)
+        except ExperimentConfigError as err:  # e.g. a misspelt option key
+            raise SystemExit(f'error: {err}') from err
         progress = not args.no_progress and rank == 0
         if args.h5 is not None:
             try:

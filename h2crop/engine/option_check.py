@@ -438,15 +438,9 @@ class _Walker:
 
     def held_keys(self, path: Path) -> Optional[Set[str]]:
         """Keys the original config holds at ``path`` (None: no dict)."""
-        node: Any = self.original
-        for part in path:
-            if isinstance(part, int) and isinstance(node, list) and \
-                    part < len(node):
-                node = node[part]
-            elif _is_dict(node) and part in node:
-                node = node[part]
-            else:
-                return None
+        node, depth = _follow(self.original, path)
+        if depth < len(path):
+            return None
         return set(node) if _is_dict(node) and node else None
 
     def walk(self, path: Path, value: Any, spec: Any) -> None:
@@ -604,20 +598,30 @@ def _split_key(cfg: Mapping, key: str) -> Path:
     return tuple(parts)
 
 
+def _follow(node: Any, path: Path) -> Tuple[Any, int]:
+    """The node at ``path`` below ``node``, as far as it exists.
+
+    Returns:
+        The deepest node reached and how many parts of ``path`` led there.
+    """
+    for depth, part in enumerate(path):
+        if isinstance(part, int) and isinstance(node, list) and \
+                part < len(node):
+            node = node[part]
+        elif _is_dict(node) and part in node:
+            node = node[part]
+        else:
+            return node, depth
+    return node, len(path)
+
+
 def _added(cfg: Mapping, paths: Sequence[Path]) -> Set[Path]:
     """For each option path, the first part the config did not hold."""
     added: Set[Path] = set()
     for path in paths:
-        node: Any = cfg
-        for i, part in enumerate(path):
-            if isinstance(part, int) and isinstance(node, list) and \
-                    part < len(node):
-                node = node[part]
-            elif _is_dict(node) and part in node:
-                node = node[part]
-            else:
-                added.add(path[:i + 1])
-                break
+        depth = _follow(cfg, path)[1]
+        if depth < len(path):
+            added.add(path[:depth + 1])
     return added
 
 

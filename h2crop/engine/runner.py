@@ -156,6 +156,9 @@ class H2CropRunner(Runner):
         they are written with the full training state, so that
         ``--resume <file>`` continues after that epoch.
 
+        Args:
+            err: The failure (recorded in the checkpoint's meta).
+
         Returns:
             The file written (None: nothing to save, or not this rank).
         """
@@ -181,6 +184,7 @@ class H2CropRunner(Runner):
         return path
 
     def _emergency_advice(self, path: str, epoch: int) -> str:
+        """The sentence that says how to continue from ``path``."""
         config = getattr(self.cfg, 'filename', None) or 'CONFIG'
         return (f'the weights of epoch {epoch} are saved in the emergency '
                 f'checkpoint {path}; after fixing the cause, continue with: '

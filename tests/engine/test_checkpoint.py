@@ -29,6 +29,16 @@ def final_weights(runner) -> dict:
             for k, v in runner.model.state_dict().items()}
 
 
+def resume_to_the_same_weights(cfg: dict, straight, expected: dict) -> None:
+    """Resume ``cfg`` to its end; compare with the uninterrupted run."""
+    resumed = build(cfg)
+    resumed.train()
+    assert resumed.iter == straight.iter == 12
+    got = final_weights(resumed)
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-6)
+
+
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     path = tmp_path / 'f.bin'
     atomic_write_bytes(str(path), b'old')
@@ -105,12 +115,7 @@ def test_resume_reaches_the_same_weights(tmp_path):
         first.train()
     cfg = toy_cfg(str(tmp_path / 'b'), max_epochs=3)
     cfg.update(resume=True)
-    resumed = build(cfg)
-    resumed.train()
-    assert resumed.iter == straight.iter == 12
-    got = final_weights(resumed)
-    for key in expected:
-        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-6)
+    resume_to_the_same_weights(cfg, straight, expected)
 
 
 def test_load_checkpoint_is_strict(tmp_path):
@@ -156,12 +161,7 @@ def test_a_failing_validation_keeps_the_epoch_exactly(tmp_path,
     monkeypatch.setattr(ToyMetric, 'compute_metrics', real)
     cfg = toy_cfg(work, max_epochs=3, interval=2)
     cfg.update(resume=True, load_from=path)
-    resumed = build(cfg)
-    resumed.train()
-    assert resumed.iter == straight.iter == 12
-    got = final_weights(resumed)
-    for key in expected:
-        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-6)
+    resume_to_the_same_weights(cfg, straight, expected)
 
 
 def test_no_emergency_checkpoint_when_the_epoch_was_saved(tmp_path,
