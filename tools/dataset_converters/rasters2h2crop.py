@@ -51,12 +51,12 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
                         help='blocks of k x k tiles go to one split '
                         '(default: %(default)s)')
     parser.add_argument('--val-fraction', type=float, default=0.15,
-                        help='share of the split blocks that go to the '
-                        'validation split (default: %(default)s)')
-    parser.add_argument('--test-fraction', type=float, default=0.15,
-                        help='share of the split blocks that go to the test '
-                        'split; the rest is training (default: '
+                        help='target share of the tiles in the validation '
+                        'split (whole split blocks are assigned; default: '
                         '%(default)s)')
+    parser.add_argument('--test-fraction', type=float, default=0.15,
+                        help='target share of the tiles in the test split; '
+                        'the rest is training (default: %(default)s)')
     parser.add_argument('--min-valid', type=float, default=0.5,
                         help='skip tiles with a smaller share of pixels '
                         'with data in every month and in EnMAP (default: '
