@@ -61,8 +61,10 @@ ENMAP_BANDS = 218
 TILE_SIZE = 192
 #: S2 pixels per EnMAP pixel along one axis (10 m vs 30 m).
 ENMAP_SCALE = 3
-#: Pixel size of the dataset's S2 grid in metres (EnMAP: x ENMAP_SCALE).
-S2_PIXEL_M = 10.0
+#: Ground sampling distance (pixel size, metres) of the S2 grid the models
+#: are trained on; EnMAP's follows from :data:`ENMAP_SCALE`.
+S2_GSD = 10.0
+ENMAP_GSD = S2_GSD * ENMAP_SCALE
 S2_DTYPE = 'int16'
 ENMAP_DTYPE = 'int16'
 #: The EnMAP cube holds surface reflectance (0..1) times this, as int16

@@ -8,6 +8,7 @@ from mmengine.config import Config
 
 from h2crop.constants import ENMAP_SCALE, LEVELS, MODALITIES, MONTH_WINDOWS
 from h2crop.engine.experiment import resolve_experiment
+from h2crop.engine.option_check import check_config_keys
 from h2crop.registry import MODELS
 from h2crop.utils import register_all_modules
 
@@ -35,7 +36,10 @@ def test_the_papers_twenty_configs_exist():
 
 @pytest.mark.parametrize('config', CONFIGS)
 def test_config_is_consistent(config):
-    cfg = resolve_experiment(Config.fromfile(osp.join(REPO, config)))
+    raw = Config.fromfile(osp.join(REPO, config))
+    check_config_keys(raw, source=config)  # every key is read by something
+    cfg = resolve_experiment(raw)
+    check_config_keys(cfg, source=config)
     model = cfg.model
     name = osp.basename(config)
     assert set(model.modalities) <= set(MODALITIES)

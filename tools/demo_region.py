@@ -44,13 +44,27 @@ TILE = 96
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--root', default='data/region_demo',
-                   help='folder for raw/ (geodata) and tiles/ (converted)')
-    p.add_argument('--work-dir', default='work_dirs/region_demo')
-    p.add_argument('--tiles-x', type=int, default=8)
-    p.add_argument('--tiles-y', type=int, default=6)
-    p.add_argument('--workers', type=int, default=2)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--config', default=CONFIG)
+                   help='folder for raw/ (geodata) and tiles/ (converted) '
+                   '(default: %(default)s)')
+    p.add_argument('--work-dir', default='work_dirs/region_demo',
+                   help='folder of the training run, test metrics, tile '
+                   'maps and the parcels with predictions (default: '
+                   '%(default)s)')
+    p.add_argument('--tiles-x', type=int, default=8,
+                   help=f'width of the synthetic region in {TILE} px tiles '
+                   '(default: %(default)s)')
+    p.add_argument('--tiles-y', type=int, default=6,
+                   help=f'height of the synthetic region in {TILE} px tiles '
+                   '(default: %(default)s)')
+    p.add_argument('--workers', type=int, default=2,
+                   help='processes of the tile conversion (default: '
+                   '%(default)s)')
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the synthetic region (rasters, parcels; '
+                   'default: %(default)s)')
+    p.add_argument('--config', default=CONFIG,
+                   help='config the band-statistics config inherits and '
+                   'that is trained (default: configs/demo/region_demo.py)')
     p.add_argument('--overwrite', action='store_true',
                    help='replace the tiles, the run in --work-dir and the '
                    'maps of a previous demo (raw/ is always rewritten)')

@@ -112,6 +112,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--code-map', help='with --prior-parcels: eurocrops, '
                         'rpg or a CSV local_code,HCAT3_code (default: none, '
                         'the codes are HCAT3 codes)')
+    parser.add_argument('--resample-s2', action='store_true',
+                        help='S2 composites whose pixel size is not the '
+                        'models\' 10 m are resampled on the fly onto a 10 m '
+                        'grid (bilinear; a warning says so); without it '
+                        'they are refused')
+    parser.add_argument('--require-full-overlap', action='store_true',
+                        help='refuse EnMAP / prior rasters that do not '
+                        'cover the whole S2 grid (without it the uncovered '
+                        'part is nodata and the share covered is reported '
+                        'and stored in the map\'s metadata)')
     parser.add_argument('--out', required=True, help='output folder (--h5) '
                         'or GeoTIFF (--s2)')
     parser.add_argument('--show', action='store_true', help='also write '
@@ -129,7 +139,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         '<out>/parcels_pred.gpkg for tiles)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace existing outputs')
-    parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1')
+    parser.add_argument('--device', default='cpu', help='device of the '
+                        'model: cpu, cuda, cuda:1 (default: %(default)s)')
     parser.add_argument('--amp', action='store_true',
                         help='bfloat16 autocast (scenes)')
     parser.add_argument('--batch-size', type=int,
@@ -152,8 +163,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         if args.amp:
             parser.error('--amp belongs to scene mode (--s2); tiles are '
                          'mapped in float32')
-        for flag in ('enmap', 'prior', 'enmap_bands'):
-            if getattr(args, flag) is not None:
+        for flag in ('enmap', 'prior', 'enmap_bands', 'resample_s2',
+                     'require_full_overlap'):
+            if getattr(args, flag) not in (None, False):
                 parser.error(f'--{flag.replace("_", "-")} belongs to scene '
                              'mode (--s2); tiles carry their own inputs')
     if args.s2_products is None:
@@ -300,6 +312,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     from h2crop.apis import init_model
     from h2crop.engine.dist import init_distributed, shutdown_distributed
     from h2crop.mapping.scene import (
+        FULL_COVERAGE,
         SceneError,
         SceneInputs,
         SceneMapper,
@@ -341,7 +354,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                                args.cfg_options,
                                args.allow_experiment_mismatch)
         except (ValueError, FileNotFoundError) as err:
-            # ExperimentConfigError (a ValueError): one line, no trace
+            # ExperimentConfigError (a ValueError), e.g. a misspelt option
+            # key or a choice that contradicts the checkpoint: one line
             raise SystemExit(f'error: {err}') from err
         progress = not args.no_progress and rank == 0
         if rank == 0:
@@ -379,7 +393,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         prior = args.prior
         if args.prior_parcels is not None:
             prior = prior_from_parcels(model, args, s2[0], rank, world)
-        inputs = SceneInputs(s2, enmap, prior, args.enmap_bands)
+        inputs = SceneInputs(s2, enmap, prior, args.enmap_bands,
+                             args.resample_s2, args.require_full_overlap)
         mapper = SceneMapper(model, amp=args.amp, progress=progress)
         try:
             if world == 1:
@@ -393,6 +408,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         if rank == 0:
             print(f'\nmap {info["width"]} x {info["height"]} px written to '
                   f'{info["out"]} (class names: {info["classes_csv"]})')
+            shares = info['coverage']
+            if shares.get('all', 1.0) < FULL_COVERAGE:
+                parts = ', '.join(f'{k} {v:.1%}' for k, v in shares.items()
+                                  if k != 'all')
+                print(f'the inputs cover {shares["all"]:.1%} of the map '
+                      f'({parts}); the rest is nodata')
             if args.show:
                 print(f'preview: {write_preview(info["out"])}')
             if parcels_out is not None:

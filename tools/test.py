@@ -27,11 +27,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint with model weights')
     parser.add_argument('--work-dir', help='folder for logs and metric '
                         'files (default: work_dirs/<config name>)')
-    parser.add_argument('--out', help='write per-tile predictions (uint8 '
-                        'PNG per level) into this folder')
-    parser.add_argument('--show-dir', help='write visualisations (S2 '
-                        'colour composite, label, prediction) into this '
-                        'folder')
+    parser.add_argument('--out', help='write per-tile predictions into this '
+                        'folder: <id>_<level>.png, paletted PNGs whose '
+                        'values are the class ids, in the colours of '
+                        'tools/infer.py, and <level>_classes.csv (id, '
+                        'name, colour); default: none')
+    parser.add_argument('--show-dir', help='write pictures (S2 colour '
+                        'composite, prediction and label per level, with '
+                        'a legend of the classes present) into this '
+                        'folder; default: none')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='write into --out / --show-dir folders that '
+                        'hold files of an earlier test (files of the same '
+                        'names are replaced)')
     parser.add_argument(
         '--allow-experiment-mismatch', action='store_true',
         help='test although the config states a taxonomy, band statistics, '

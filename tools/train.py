@@ -45,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--amp-dtype', choices=('bfloat16', 'float16'),
                         default='bfloat16',
                         help='with --amp: float16 uses dynamic loss scaling '
-                        '(CUDA only)')
+                        '(CUDA only; default: %(default)s)')
     parse_cfg_options(parser)
     return finish_args(parser.parse_args(argv))
 

@@ -25,7 +25,8 @@ from h2crop.engine.checkpoint_experiment import (
     reconcile_experiment,
     record_of_meta,
 )
-from h2crop.engine.experiment import check_option_keys, resolve_experiment
+from h2crop.engine.experiment import resolve_experiment
+from h2crop.engine.option_check import merge_checked
 from h2crop.models.weights.io import (
     TRUSTED,
     load_checkpoint_file,
@@ -67,9 +68,7 @@ def resolve_inference_cfg(config: Union[str, Config],
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else \
         copy.deepcopy(config)
-    if cfg_options:
-        check_option_keys(cfg, cfg_options)
-        cfg.merge_from_dict(cfg_options)
+    cfg = merge_checked(cfg, cfg_options)
     if 'model' not in cfg:
         raise KeyError(f'config {getattr(cfg, "filename", config)} has no '
                        '`model` entry')

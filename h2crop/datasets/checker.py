@@ -27,6 +27,7 @@ from h2crop.constants import (
     H5_DIR,
     H5_SUFFIX,
     LEVELS,
+    NUM_CROP_CLASSES,
     NUM_LEVELS,
     PRIOR,
     S2,
@@ -41,21 +42,28 @@ from .h5io import (
     PARCEL_ID,
     H2CropDataError,
     check_dataset_layout,
-    check_id_range,
     find_key,
+    ids_beyond,
     names_of,
     open_tile,
 )
 
 #: Placeholder key for problems that concern a whole file.
 WHOLE_FILE = '-'
+#: ``Problem.detail`` tag of label / prior ids beyond the taxonomy.
+IDS_BEYOND = 'ids_beyond'
 
 
 class Problem(NamedTuple):
-    """One defect: the file, the H5 key (or id / ``-``) and what is wrong."""
+    """One defect: the file, the H5 key (or id / ``-``) and what is wrong.
+
+    ``detail`` carries what a summary needs (not printed): for ids beyond
+    the taxonomy ``(IDS_BEYOND, level, largest id, classes)``.
+    """
     path: str
     key: str
     message: str
+    detail: tuple = ()
 
     def __str__(self) -> str:
         return f'{self.path}: {self.key}: {self.message}'
@@ -90,8 +98,10 @@ def _infer_size(h5: h5py.File) -> Optional[Tuple[int, int]]:
 def _check_stack(path: str, key: str, stack: np.ndarray,
                  taxonomy: Taxonomy) -> List[Problem]:
     """Id ranges per level and cross-level consistency of a (4, H, W) stack."""
-    problems = [Problem(path, key, msg) for msg in check_id_range(
-        path, key, stack, LEVELS, taxonomy.num_classes)]
+    problems = [Problem(path, key, f'{lv} ids up to {top} (expected '
+                        f'0..{n - 1})', (IDS_BEYOND, lv, top, n))
+                for lv, top, n in ids_beyond(stack, LEVELS,
+                                             taxonomy.num_classes)]
     if problems or not taxonomy.has_hierarchy:
         return problems
     bad = ~taxonomy.consistency_mask(stack, LEVELS)
@@ -168,6 +178,57 @@ def check_tile(path: str,
 
 def _check_tile_star(args: tuple) -> List[Problem]:
     return check_tile(*args)
+
+
+def summarise_ids_beyond(problems: List[Problem],
+                         taxonomy: Taxonomy) -> List[Problem]:
+    """Report ids beyond a taxonomy CSV once, on the CSV.
+
+    When label / prior ids exceed the class counts of a taxonomy file but
+    stay within the paper's counts (:data:`~h2crop.constants.
+    NUM_CROP_CLASSES`), the file is the likelier culprit (rows missing at
+    its end, or another dataset's taxonomy) than every tile that uses the
+    ids: the per-tile problems of that level become one problem naming
+    the CSV, its row count, the largest id found, how many tiles use such
+    ids and one of them. Larger ids (e.g. 200 at level 1) stay problems of
+    their tiles.
+
+    Args:
+        problems: Problems of :func:`check_tile` (any order).
+        taxonomy: The taxonomy the ids were checked against.
+
+    Returns:
+        The problems, the summaries first (unchanged for the numeric
+        fallback taxonomy, which has no file).
+    """
+    if not taxonomy.has_hierarchy:
+        return problems
+    beyond: Dict[str, List[Problem]] = {}
+    rest = []
+    for problem in problems:
+        if problem.detail[:1] == (IDS_BEYOND, ):
+            beyond.setdefault(problem.detail[1], []).append(problem)
+        else:
+            rest.append(problem)
+    rows = taxonomy.num_crop_classes[-1]  # one row per finest class
+    summary = []
+    for level, paper in zip(LEVELS, NUM_CROP_CLASSES):
+        found = beyond.get(level, [])
+        top = max((p.detail[2] for p in found), default=0)
+        if not found or top > paper:
+            rest += found
+            continue
+        first = max(found, key=lambda p: p.detail[2])
+        tiles = len({p.path for p in found})
+        classes = found[0].detail[3] - 1
+        summary.append(Problem(
+            taxonomy.source, WHOLE_FILE,
+            f'the taxonomy ({rows} rows) has {classes} {level} classes, but '
+            f'{tiles} tile(s) use {level} ids up to {top} (e.g. '
+            f'{first.path} {first.key}): rows are missing from the '
+            'taxonomy, or it is not the taxonomy of this dataset'
+            + (' (or that tile is wrong)' if tiles == 1 else '')))
+    return summary + rest
 
 
 def check_split_lists(
@@ -261,15 +322,15 @@ def check_dataset(data_root: str,
     tax = resolve_taxonomy(data_root, taxonomy)
     problems, listed = check_split_lists(data_root, splits, lists_dir)
     h5_dir = osp.join(data_root, H5_DIR)
+    if counts is not None:
+        counts.update({split: len(listed[split]) for split in splits})
+        counts['tiles'] = 0
     if not osp.isdir(h5_dir):
-        if counts is not None:
-            counts['tiles'] = 0
         return problems + [Problem(h5_dir, WHOLE_FILE, 'folder not found')]
     ids = [sid for split in splits for sid in listed[split]]
     paths = [osp.join(h5_dir, sid + H5_SUFFIX) for sid in ids]
     paths = [p for p in paths if osp.isfile(p)]
     if counts is not None:
-        counts.update({split: len(listed[split]) for split in splits})
         counts['tiles'] = len(paths)
     if report_unlisted is None:
         report_unlisted = set(SPLITS) <= set(splits)
@@ -288,6 +349,7 @@ def check_dataset(data_root: str,
             results = pool.map(_check_tile_star, jobs, chunksize=4)
     else:
         results = map(_check_tile_star, jobs)
+    tiles: List[Problem] = []
     for tile_problems in results:
-        problems += tile_problems
-    return problems
+        tiles += tile_problems
+    return problems + summarise_ids_beyond(tiles, tax)

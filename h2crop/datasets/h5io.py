@@ -183,12 +183,28 @@ def check_id_range(path: str, key: str, stack: np.ndarray,
         levels: Level names of the rows.
         num_classes: Classes per row including background (``N_k + 1``).
     """
+    return [f'{lv} ids up to {top} (expected 0..{n - 1})'
+            for lv, top, n in ids_beyond(stack, levels, num_classes)]
+
+
+def ids_beyond(stack: np.ndarray, levels: Sequence[str],
+               num_classes: Sequence[int]) -> List[Tuple[str, int, int]]:
+    """The levels of a label/prior stack whose ids exceed the class count.
+
+    Args:
+        stack: uint8 array (L, H, W), rows in ``levels`` order.
+        levels: Level names of the rows.
+        num_classes: Classes per row including background (``N_k + 1``).
+
+    Returns:
+        ``(level, largest id, classes)`` per level with an id >= classes.
+    """
     if stack.shape[0] == 0:
         return []
     # (L, H, W) -> (L,): largest id per level
     top = stack.reshape(stack.shape[0], -1).max(axis=1)
-    return [f'{lv} ids up to {int(m)} (expected 0..{n - 1})'
-            for lv, m, n in zip(levels, top, num_classes) if m >= n]
+    return [(lv, int(m), int(n)) for lv, m, n in zip(levels, top, num_classes)
+            if m >= n]
 
 
 def read_tile(path: str,

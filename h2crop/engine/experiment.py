@@ -23,12 +23,10 @@ config (e.g. one dumped into a work dir) can be resolved again after its
 choices changed.
 """
 import copy
-import inspect
 import os.path as osp
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
 
 from mmengine.config import Config, ConfigDict
-from mmengine.runner import Runner
 
 from h2crop.constants import (
     DATA_LISTS_DIR,
@@ -78,36 +76,6 @@ def _plain(value: Any) -> Any:
 
 def _is_dict(value: Any) -> bool:
     return isinstance(value, (dict, ConfigDict))
-
-
-def runner_keys() -> set:
-    """Top-level keys the Runner reads (its constructor's arguments)."""
-    from .runner import H2CropRunner
-    params = inspect.signature(H2CropRunner.__init__).parameters
-    params = dict(params, **inspect.signature(Runner.__init__).parameters)
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD,
-             inspect.Parameter.KEYWORD_ONLY)
-    names = {n for n, p in params.items() if p.kind in kinds}
-    return (names - {'self'}) | {'runner_type'}
-
-
-def check_option_keys(cfg: Config, options: Mapping[str, Any]) -> None:
-    """Refuse ``--cfg-options`` whose first key is unknown to the config.
-
-    mmengine adds any key it is given, so a misspelt ``tile_sise=48`` or a
-    choice the config does not use would be accepted and do nothing.
-
-    Raises:
-        ExperimentConfigError: Naming the unknown keys and the choices.
-    """
-    known = set(cfg) | set(EXPERIMENT_KEYS) | runner_keys()
-    unknown = sorted(k for k in options if k.split('.')[0] not in known)
-    if unknown:
-        raise ExperimentConfigError(
-            f'--cfg-options {", ".join(unknown)}: no such config key. The '
-            f'experiment choices are {", ".join(EXPERIMENT_KEYS)}; other '
-            'keys must exist in the config (e.g. '
-            'train_dataloader.batch_size)')
 
 
 def _validate(choices: Dict[str, Any]) -> None:

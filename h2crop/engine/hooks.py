@@ -45,6 +45,16 @@ class H2CropCheckpointHook(CheckpointHook):
         self._rng_before_val: Optional[Dict] = None
 
     # ----------------------------------------------------------- RNG
+    def training_rng_state(self) -> Dict:
+        """The RNG states of the training streams, now.
+
+        During validation these are the states saved before it, since
+        validation draws from the generators too.
+        """
+        if self._rng_before_val is not None:
+            return self._rng_before_val
+        return get_rng_state()
+
     def before_val_epoch(self, runner) -> None:
         """Remember the training RNG states."""
         self._rng_before_val = get_rng_state()

@@ -16,9 +16,11 @@ from mmengine.logging import MMLogger
 
 from h2crop.constants import H5_DIR, H5_SUFFIX, S2
 from h2crop.datasets.checker import (
+    IDS_BEYOND,
     WHOLE_FILE,
     Problem,
     check_dataset,
+    check_split_lists,
     check_tile,
 )
 from h2crop.datasets.h2crop_dataset import read_split_list
@@ -62,7 +64,8 @@ def preflight_problems(cfg: Config,
 
     Returns:
         The problems (empty when the data is fit for the run) and counts:
-        ``tiles`` checked and ids listed per split.
+        ``tiles`` checked and ids listed per split (no tile is checked
+        when the taxonomy cannot be loaded; the split lists still are).
     """
     choices = experiment_choices(cfg)
     splits = list(splits) or splits_in_use(cfg)
@@ -72,9 +75,13 @@ def preflight_problems(cfg: Config,
         taxonomy = load_taxonomy(choices['taxonomy'])
     except (TaxonomyError, OSError) as err:
         where = choices['taxonomy'] or 'taxonomy'
+        problems, listed = check_split_lists(data_root, splits, lists_dir)
+        counts = {split: len(ids) for split, ids in listed.items()}
+        counts['tiles'] = 0
         return [Problem(where, WHOLE_FILE,
                         f'cannot load the taxonomy ({err}); set taxonomy= '
-                        'to the dataset\'s cascade_labels.csv')], {}
+                        'to the dataset\'s cascade_labels.csv')] + problems, \
+            counts
     contents = (S2, LABEL) + tuple(m for m in choices['modalities']
                                    if m != S2)
     counts: Dict[str, int] = {}
@@ -95,7 +102,9 @@ def preflight_problems(cfg: Config,
             continue
         for problem in check_tile(path, taxonomy, choices['tile_size'],
                                   read_images=True, contents=contents):
-            if problem not in seen:
+            # label / prior ids: the quick checks of every tile have them
+            # (summarised on the taxonomy file where it is short)
+            if problem not in seen and problem.detail[:1] != (IDS_BEYOND, ):
                 seen.add(problem)
                 problems.append(problem)
     return problems, counts
@@ -112,11 +121,10 @@ def run_preflight(cfg: Config, workers: int = 1) -> None:
     logger = MMLogger.get_current_instance()
     start = time.time()
     problems, counts = preflight_problems(cfg, workers=workers)
-    splits = [s for s in counts if s != 'tiles']
-    listed = ', '.join(f'{s} {counts[s]}' for s in splits)
+    listed = ', '.join(f'{s} {n}' for s, n in counts.items() if s != 'tiles')
     logger.info(f'pre-flight data check: {counts.get("tiles", 0)} tile(s) '
-                f'(listed: {listed}) in {time.time() - start:.1f} s, '
-                f'{len(problems)} problem(s)')
+                f'checked (ids listed: {listed or "none"}) in '
+                f'{time.time() - start:.1f} s, {len(problems)} problem(s)')
     if not problems:
         return
     for problem in problems:

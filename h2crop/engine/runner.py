@@ -7,17 +7,25 @@ import os.path as osp
 from typing import Callable, Dict, Optional, Union
 
 import torch
-from mmengine.dist import master_only
+from mmengine.dist import get_world_size, is_main_process, master_only
 from mmengine.runner import Runner
 
 from h2crop.datasets.h5io import H2CropDataError
 from h2crop.registry import RUNNERS
 
 from .buffer_sync import BroadcastBuffersHook
-from .checkpoint import _fsync_dir, as_trusted
+from .checkpoint import _fsync_dir, as_trusted, atomic_write_text
 from .checkpoint_experiment import EXPERIMENT_META_KEY, experiment_record
 from .data_faults import SkippedTilesHook, explain_data_error
-from .hooks import restore_rng_from_meta
+from .hooks import (
+    RNG_META_KEY,
+    H2CropCheckpointHook,
+    restore_rng_from_meta,
+)
+from .work_dir import LAST_CHECKPOINT
+
+#: File name of the checkpoint written when a hook fails after an epoch.
+EMERGENCY_TMPL = 'emergency_epoch_{}.pth'
 
 
 @RUNNERS.register_module()
@@ -43,12 +51,20 @@ class H2CropRunner(Runner):
       run stopped and the checkpoint to resume from; tiles skipped with the
       dataset option ``skip_bad_tiles`` are counted at the end
       (:class:`SkippedTilesHook`).
+    * No epoch is lost to a failing hook: when anything fails between the
+      end of an epoch's iterations and the start of the next epoch (saving
+      a checkpoint, any hook, validation) before that epoch's weights were
+      saved, they are written to ``emergency_epoch_<N>.pth`` beside the
+      other checkpoints (full training state, ``last_checkpoint`` points at
+      it) and the error says how to resume from it.
     """
 
     def __init__(self, *args, load_strict: bool = True, **kwargs) -> None:
         self._load_strict = load_strict
         self._resumed_meta: Optional[Dict] = None
         self._experiment: Optional[Dict] = None
+        #: Epoch whose iterations are done but whose weights are not saved.
+        self._unsaved_epoch: Optional[int] = None
         super().__init__(*args, **kwargs)
 
     @classmethod
@@ -131,6 +147,63 @@ class H2CropRunner(Runner):
             if osp.exists(tmp_path):
                 os.remove(tmp_path)
         _fsync_dir(out_dir)
+        saved = (meta or {}).get('epoch', self.epoch + 1) if by_epoch \
+            else None
+        if saved is not None and saved == self._unsaved_epoch:
+            self._unsaved_epoch = None
+
+    # ----------------------------------------------------------- failures
+    def call_hook(self, fn_name: str, **kwargs) -> None:
+        """Call the hooks, noting when an epoch's weights await saving."""
+        if fn_name == 'after_train_epoch':
+            self._unsaved_epoch = self.epoch + 1
+        elif fn_name == 'before_train_epoch':
+            self._unsaved_epoch = None
+        super().call_hook(fn_name, **kwargs)
+
+    def _save_emergency(self, err: BaseException) -> Optional[str]:
+        """Save the weights of an epoch a failure would lose.
+
+        Called when training fails. After an epoch's iterations and before
+        the next epoch starts (hooks, checkpoint writing, validation), the
+        model holds that epoch's weights; unless they were saved already,
+        they are written with the full training state, so that
+        ``--resume <file>`` continues after that epoch.
+
+        Args:
+            err: The failure (recorded in the checkpoint's meta).
+
+        Returns:
+            The file written (None: nothing to save, or not this rank).
+        """
+        epoch = self._unsaved_epoch
+        if epoch is None or not is_main_process():
+            return None
+        hook = next((h for h in self.hooks
+                     if isinstance(h, H2CropCheckpointHook)), None)
+        out_dir = getattr(hook, 'out_dir', None) or self.work_dir
+        filename = EMERGENCY_TMPL.format(epoch)
+        meta = dict(epoch=epoch, iter=self.iter, emergency=repr(err))
+        if hook is not None and get_world_size() == 1:
+            # the training streams (validation may have drawn from them)
+            meta[RNG_META_KEY] = [hook.training_rng_state()]
+        path = osp.join(out_dir, filename)
+        try:
+            self.save_checkpoint(out_dir, filename, meta=meta)
+            atomic_write_text(osp.join(self.work_dir, LAST_CHECKPOINT), path)
+        except Exception as save_err:  # the original error matters more
+            self.logger.error(f'could not write the emergency checkpoint '
+                              f'{path}: {save_err}')
+            return None
+        return path
+
+    def _emergency_advice(self, path: str, epoch: int) -> str:
+        """The sentence that says how to continue from ``path``."""
+        config = getattr(self.cfg, 'filename', None) or 'CONFIG'
+        return (f'the weights of epoch {epoch} are saved in the emergency '
+                f'checkpoint {path}; after fixing the cause, continue with: '
+                f'python tools/train.py {config} --work-dir {self.work_dir} '
+                f'--resume {path}')
 
     # ----------------------------------------------------------- DDP
     def wrap_model(self, model_wrapper_cfg: Optional[Dict], model):
@@ -161,8 +234,22 @@ class H2CropRunner(Runner):
                 self.register_hook(hook_type())
 
     def train(self):
-        """Train; a bad tile stops the run with a message on how to go on."""
+        """Train; a failure says how to go on and loses no finished epoch.
+
+        A bad tile stops the run with a message on where it stopped and
+        what to resume from; any failure after an epoch's iterations first
+        saves that epoch's weights (:meth:`_save_emergency`).
+        """
         try:
             return super().train()
-        except H2CropDataError as err:
-            raise H2CropDataError(explain_data_error(self, err)) from err
+        except Exception as err:
+            epoch = self._unsaved_epoch
+            path = self._save_emergency(err)
+            if isinstance(err, H2CropDataError):
+                raise H2CropDataError(explain_data_error(self, err)) from err
+            if path is not None:
+                advice = self._emergency_advice(path, epoch)
+                self.logger.error(f'{type(err).__name__}: {err}\n{advice}')
+                if hasattr(err, 'add_note'):  # Python >= 3.11
+                    err.add_note(advice)
+            raise

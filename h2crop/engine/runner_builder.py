@@ -19,12 +19,14 @@ from h2crop.engine.dist import init_distributed
 from h2crop.engine.experiment import (
     EXPERIMENT_KEYS,
     ExperimentConfigError,
-    check_option_keys,
     resolve_experiment,
 )
+from h2crop.engine.option_check import merge_checked
 from h2crop.engine.preflight import PreflightError, run_preflight
 from h2crop.engine.work_dir import (
     WorkDirError,
+    check_epochs_left,
+    check_output_dir,
     check_work_dir,
     clear_checkpoints,
     drop_pretrained_init,
@@ -52,7 +54,10 @@ def parse_cfg_options(parser: argparse.ArgumentParser) -> None:
                         'uses before it starts (split lists, files, id '
                         'ranges, the first tile of each split)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
-                        default='none', help='job launcher')
+                        default='none', help='job launcher: none (one '
+                        'process), pytorch (torchrun, e.g. '
+                        'tools/dist_train.sh) or slurm (srun) (default: '
+                        '%(default)s)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
 
@@ -118,10 +123,8 @@ def prepare_cfg(args: argparse.Namespace, mode: str) -> Config:
         args: Parsed arguments of tools/train.py or tools/test.py.
         mode: ``'train'`` or ``'test'``.
     """
-    cfg = Config.fromfile(args.config)
-    if getattr(args, 'cfg_options', None):
-        check_option_keys(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = merge_checked(Config.fromfile(args.config),
+                        getattr(args, 'cfg_options', None))
     record = None
     allow = getattr(args, 'allow_experiment_mismatch', False)
     if mode == 'test':
@@ -154,9 +157,14 @@ def prepare_cfg(args: argparse.Namespace, mode: str) -> Config:
         ckpt = check_work_dir(cfg.work_dir, args.resume,
                               getattr(args, 'overwrite', False))
         if ckpt is not None:
+            check_epochs_left(ckpt, cfg.get('train_cfg', {}).get(
+                'max_epochs'), args.config)
             cfg.resume = True
             cfg.load_from = ckpt
             # The resumed weights replace pretrained ones: do not need them.
+            drop_pretrained_init(cfg.model)
+        elif cfg.get('load_from') and cfg.get('load_strict', True):
+            # a fresh run from trained weights: every weight is loaded
             drop_pretrained_init(cfg.model)
     elif mode == 'test':
         # Weights only: never restore training state, never initialise from
@@ -168,6 +176,10 @@ def prepare_cfg(args: argparse.Namespace, mode: str) -> Config:
                     'val_evaluator'):
             cfg.pop(key, None)
         hooks = list(cfg.get('custom_hooks', []) or [])
+        for flag in ('out', 'show_dir'):
+            check_output_dir(getattr(args, flag, None),
+                             '--' + flag.replace('_', '-'),
+                             getattr(args, 'overwrite', False))
         if getattr(args, 'out', None) or getattr(args, 'show_dir', None):
             hooks.append(dict(type='PredictionWriterHook',
                               out_dir=args.out, show_dir=args.show_dir))

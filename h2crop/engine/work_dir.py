@@ -92,6 +92,58 @@ def check_work_dir(work_dir: str, resume: Optional[str],
     return None
 
 
+def check_epochs_left(ckpt: str, max_epochs: Optional[int],
+                      config: str = 'CONFIG') -> None:
+    """Refuse to resume a run that has nothing left to train.
+
+    Args:
+        ckpt: The checkpoint ``--resume`` continues from.
+        max_epochs: Epochs of the resumed run (None: not epoch-based).
+        config: The config file, for the advice.
+
+    Raises:
+        WorkDirError: When the checkpoint's epoch reached ``max_epochs``
+            (the message says how to train longer) or the file is no
+            readable checkpoint.
+    """
+    from h2crop.models.weights.io import read_checkpoint_meta
+    try:
+        done = read_checkpoint_meta(ckpt).get('epoch')
+    except (OSError, RuntimeError) as err:  # CheckpointReadError
+        raise WorkDirError(f'--resume {ckpt}: {err}') from err
+    if max_epochs is None or not isinstance(done, int) or done < max_epochs:
+        return
+    raise WorkDirError(
+        f'--resume {ckpt}: that run ended at epoch {done} and max_epochs is '
+        f'{max_epochs}: nothing is left to train. To train longer, start a '
+        'new run from its weights with a longer schedule: python '
+        f'tools/train.py {config} --work-dir NEW_DIR --cfg-options '
+        f'load_from={ckpt} max_epochs=N (resuming with a larger max_epochs '
+        'would run the finished learning-rate schedule past its end)')
+
+
+def check_output_dir(folder: Optional[str], flag: str,
+                     overwrite: bool) -> None:
+    """Refuse an output folder that holds files, unless ``overwrite``.
+
+    Args:
+        folder: The folder (None: not asked for).
+        flag: The option that names it, for the message (``'--out'``).
+        overwrite: Files of the same names may be replaced.
+
+    Raises:
+        WorkDirError: Naming the folder, a file in it and the option.
+    """
+    if not folder or not osp.isdir(folder):
+        return
+    files = sorted(os.listdir(folder))
+    if files and not overwrite:
+        raise WorkDirError(
+            f'{flag} {folder} already holds {len(files)} file(s) (e.g. '
+            f'{files[0]}); pass --overwrite to replace them, or choose '
+            'another folder')
+
+
 def clear_checkpoints(work_dir: str) -> List[str]:
     """Remove an earlier run's checkpoints (``--overwrite``; rank 0 only).
 

@@ -102,6 +102,21 @@ def file_coverage(target: RasterGrid, path: str,
     return coverage(target, read_grid(path), name, path)
 
 
+def joint_share(target: RasterGrid, grids: Sequence[RasterGrid]) -> float:
+    """The share of ``target`` that every one of ``grids`` covers, 0..1.
+
+    Each input may cover part of the target and the parts may still miss
+    each other; a pixel is mapped only where all of them have data.
+    """
+    area = grid_outline(target)
+    if not area.area:
+        return 0.
+    common = area
+    for grid in grids:
+        common = common.intersection(footprint(grid, target.crs))
+    return float(min(max(common.area / area.area, 0.), 1.))
+
+
 def target_description(target: RasterGrid, path: str = '') -> str:
     """The target's file, CRS and bounds, for messages."""
     where = f'{path} ' if path else ''

@@ -9,7 +9,7 @@ resampling on the fly (rasterio ``WarpedVRT``) when the file lies elsewhere.
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Iterator, List, Sequence, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import rasterio
@@ -19,6 +19,7 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import calculate_default_transform
 
 from h2crop.constants import ENMAP_SCALE
 
@@ -93,6 +94,18 @@ class RasterGrid:
         The y size is negative if the grid is north-up.
         """
         return (self.transform.a, self.transform.e)
+
+    def pixel_size_m(self) -> Optional[Tuple[float, float]]:
+        """``(x size, y size)`` of a pixel in metres, both positive.
+
+        None when the CRS is missing or not projected (degrees). Rotated
+        grids are measured along their columns and rows.
+        """
+        if self.crs is None or not self.crs.is_projected:
+            return None
+        factor = self.crs.linear_units_factor[1]
+        t = self.transform
+        return (math.hypot(t.a, t.d) * factor, math.hypot(t.b, t.e) * factor)
 
     def differences(self, other: 'RasterGrid',
                     atol: float = 1e-6) -> List[str]:
@@ -183,6 +196,43 @@ def enmap_grid(s2_grid: RasterGrid, scale: int = ENMAP_SCALE) -> RasterGrid:
                       height=-(-s2_grid.height // scale))
 
 
+def grid_with_pixel(grid: RasterGrid, pixel: float,
+                    crs: Optional[CRS] = None) -> RasterGrid:
+    """A north-up grid over ``grid``'s extent with square ``pixel`` cells.
+
+    Args:
+        grid: The grid whose extent is kept.
+        pixel: Pixel size in the units of the output CRS.
+        crs: Output CRS (default: the grid's own, which keeps the origin;
+            another CRS covers the reprojected extent).
+    """
+    if crs is None or same_crs(crs, grid.crs):
+        left, bottom, right, top = grid.bounds()
+        transform = Affine(pixel, 0.0, left, 0.0, -pixel, top)
+        return RasterGrid(grid.crs, transform,
+                          max(1, math.ceil((right - left) / pixel - 1e-9)),
+                          max(1, math.ceil((top - bottom) / pixel - 1e-9)))
+    transform, width, height = calculate_default_transform(
+        grid.crs, crs, grid.width, grid.height, *grid.bounds(),
+        resolution=pixel)
+    return RasterGrid(CRS.from_user_input(crs), transform, int(width),
+                      int(height))
+
+
+def utm_crs(grid: RasterGrid) -> CRS:
+    """The UTM zone (WGS 84) of a grid's centre."""
+    from pyproj import Transformer
+    from pyproj.aoi import AreaOfInterest
+    from pyproj.database import query_utm_crs_info
+    left, bottom, right, top = grid.bounds()
+    lon, lat = Transformer.from_crs(grid.crs, 'EPSG:4326', always_xy=True
+                                    ).transform((left + right) / 2,
+                                                (bottom + top) / 2)
+    info = query_utm_crs_info(datum_name='WGS 84', area_of_interest=(
+        AreaOfInterest(lon, lat, lon, lat)))
+    return CRS.from_epsg(int(info[0].code))
+
+
 def fill_value(dtype: str) -> float:
     """Nodata sentinel for a raster data type without a nodata value.
 
@@ -200,7 +250,8 @@ def fill_value(dtype: str) -> float:
 def open_on_grid(path: str,
                  grid: RasterGrid,
                  resampling: Resampling = Resampling.bilinear,
-                 name: str = 'EnMAP'
+                 name: str = 'EnMAP',
+                 warn: bool = True
                  ) -> Iterator[Union[DatasetReader, WarpedVRT]]:
     """Open a raster so that it reads on ``grid``.
 
@@ -214,6 +265,8 @@ def open_on_grid(path: str,
         grid: Target grid.
         resampling: Resampling method of the warp.
         name: What the file is, for the warning (e.g. ``'EnMAP'``).
+        warn: Log the warning (off when the caller says it once for
+            several files).
     """
     with rasterio.open(path) as src:
         own = RasterGrid.from_dataset(src)
@@ -224,9 +277,11 @@ def open_on_grid(path: str,
         if src.crs is None:
             raise ValueError(f'{path}: {name} raster has no CRS; cannot '
                              'resample it onto the target grid')
-        MMLogger.get_current_instance().warning(
-            f'{name} {path} is not on the target grid ({"; ".join(diffs)}); '
-            f'resampling it on the fly ({resampling.name})')
+        if warn:
+            MMLogger.get_current_instance().warning(
+                f'{name} {path} is not on the target grid '
+                f'({"; ".join(diffs)}); resampling it on the fly '
+                f'({resampling.name})')
         # pixels the file does not cover must read as nodata: a file
         # without one gets a sentinel its data type cannot hold as a
         # reflectance / class id (NaN, the int minimum or uint maximum)

@@ -6,6 +6,15 @@ optionally an EnMAP raster (read on the S2-aligned 30 m grid, resampled on
 the fly when it lies elsewhere) and a 4-band prior raster (last year's
 levels, on the S2 grid).
 
+Before any pixel is computed the reader checks that the S2 grid has the
+pixel size the models are trained on (:data:`~h2crop.constants.S2_GSD`;
+another size is refused, or resampled onto a 10 m grid with
+``resample_s2``) and intersects the footprints of S2, EnMAP and prior: no
+overlap is an error naming the files and their bounds in the S2 CRS; a
+partial one is logged (share of the map each input covers), written into
+the map's metadata (``input_coverage``) and refused with
+``require_full_overlap``.
+
 The scene is mapped in row strips one window tall: each strip is read, cut
 into windows along the columns (batched for the device), the windows'
 probabilities are blended into a rolling accumulator one window tall, and
@@ -19,6 +28,7 @@ The output is a Cloud-Optimised GeoTIFF on the S2 grid with bands
 import contextlib
 import csv
 import json
+import math
 import os
 import os.path as osp
 from dataclasses import dataclass, field
@@ -27,18 +37,22 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import rasterio
 import torch
+from mmengine.logging import MMLogger
 from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from h2crop.constants import (
     ENMAP,
     ENMAP_BANDS,
+    ENMAP_GSD,
     ENMAP_SCALE,
     LEVELS,
     NUM_LEVELS,
     PRIOR,
     S2,
     S2_BANDS,
+    S2_GSD,
 )
 from h2crop.geo.cog import (
     COG_BLOCK,
@@ -47,13 +61,22 @@ from h2crop.geo.cog import (
     temp_path,
     write_cog,
 )
-from h2crop.geo.grid import RasterGrid, enmap_grid, open_on_grid
+from h2crop.geo.footprint import coverage, joint_share, target_description
+from h2crop.geo.grid import (
+    RasterGrid,
+    crs_name,
+    enmap_grid,
+    grid_with_pixel,
+    open_on_grid,
+    read_grid,
+    utm_crs,
+)
 from h2crop.models.segmentors.slide import (
     pad_to,
     slide_accumulate,
     window_starts,
 )
-from h2crop.visualization.legend import level_palette
+from h2crop.visualization.legend import class_table, level_palette
 
 from .geotiff import confidence_percent, model_tags
 from .styles import level_vrt_path, write_level_vrts
@@ -65,6 +88,13 @@ CLASS_CSV_COLUMNS = ('band', 'level', 'id', 'name', 'red', 'green', 'blue',
                      'taxonomy_digest')
 #: Name of the last output band.
 DEEPEST_BAND = 'deepest_confident_level'
+#: Relative tolerance of the S2 pixel size check.
+GSD_RTOL = 1e-3
+#: Share of the map above which the inputs count as covering all of it
+#: (reprojected outlines leave slivers of rounding).
+FULL_COVERAGE = 1 - 1e-4
+#: Map metadata tag of the shares of the map the inputs cover.
+COVERAGE_TAG = 'input_coverage'
 
 
 class SceneError(ValueError):
@@ -114,12 +144,18 @@ class SceneInputs:
         enmap: EnMAP raster of 218 bands, or more with ``enmap_bands``.
         prior: Raster of the 4 levels of last year's map.
         enmap_bands: 1-based band numbers of the 218 bands to use.
+        resample_s2: Resample S2 composites whose pixel size is not the
+            models' 10 m onto a 10 m grid (else they are refused).
+        require_full_overlap: Refuse inputs that do not cover the whole S2
+            grid (else the uncovered part is nodata, and reported).
     """
 
     s2: Sequence[str]
     enmap: Optional[str] = None
     prior: Optional[str] = None
     enmap_bands: Optional[Sequence[int]] = field(default=None)
+    resample_s2: bool = False
+    require_full_overlap: bool = False
 
 
 class SceneReader:
@@ -144,6 +180,10 @@ class SceneReader:
         self.levels = tuple(levels)
         self._stack = contextlib.ExitStack()
         self.grid: Optional[RasterGrid] = None
+        #: Share of the map each input (and ``'all'`` of them) covers.
+        self.coverage: Dict[str, float] = {}
+        #: Metadata tags the map carries about its inputs.
+        self.tags: Dict[str, str] = {}
 
     # ------------------------------------------------------------ opening
     def __enter__(self) -> 'SceneReader':
@@ -169,6 +209,8 @@ class SceneReader:
             if diffs:
                 raise SceneError(f'{path}: S2 file is not on the grid of '
                                  f'{paths[0]}: {"; ".join(diffs)}')
+        self._check_s2_pixel(paths)
+        self._check_overlap()
         # (file index, band number) per month and band
         if len(paths) == 1:
             count = self.s2[0].count
@@ -226,6 +268,77 @@ class SceneReader:
                                  f'bands; expected {NUM_LEVELS} (levels 1..'
                                  f'{NUM_LEVELS})')
             self.prior_bands = [LEVELS.index(lv) + 1 for lv in self.levels]
+
+    def _check_s2_pixel(self, paths: Sequence[str]) -> None:
+        """Refuse (or resample) S2 whose pixel is not the models' 10 m."""
+        size = self.grid.pixel_size_m()
+        if size is not None and all(math.isclose(s, S2_GSD, rel_tol=GSD_RTOL)
+                                    for s in size):
+            return
+        a, e = (abs(v) for v in self.grid.pixel_size)
+        found = (f'{size[0]:g} m x {size[1]:g} m' if size is not None else
+                 f'{a:g} x {e:g} in {crs_name(self.grid.crs)} (not a '
+                 'projected CRS in metres)')
+        if not self.inputs.resample_s2:
+            raise SceneError(
+                f'{paths[0]}: S2 pixel size {found}; the models are trained '
+                f'on {S2_GSD:g} m S2 pixels (and {ENMAP_GSD:g} m EnMAP): '
+                f'resample the composites to {S2_GSD:g} m (e.g. gdalwarp -tr '
+                f'{S2_GSD:g} {S2_GSD:g} -r bilinear), or pass --resample-s2 '
+                'to resample them on the fly')
+        crs = None if size is not None else utm_crs(self.grid)
+        target = grid_with_pixel(self.grid, S2_GSD, crs)
+        MMLogger.get_current_instance().warning(
+            f'--resample-s2: the S2 composites ({len(paths)} file(s), pixel '
+            f'size {found}) are resampled on the fly onto a {S2_GSD:g} m '
+            f'grid in {crs_name(target.crs)} ({target.width} x '
+            f'{target.height} px, bilinear); the map is on that grid, its '
+            'detail no finer than the composites\'')
+        self.s2 = [self._stack.enter_context(open_on_grid(
+            p, target, Resampling.bilinear, 'S2', warn=False)) for p in paths]
+        self.grid = target
+        self.tags['s2_resampled_from'] = found
+
+    def _check_overlap(self) -> None:
+        """Intersect the footprints of S2, EnMAP and prior (no pixel read).
+
+        Raises:
+            SceneError: When an input misses the S2 grid (or the inputs miss
+                each other), naming the files and their bounds in the S2
+                CRS; with ``require_full_overlap`` also on partial overlap.
+        """
+        named = [(name, path) for name, path in (
+            ('EnMAP', self.inputs.enmap), ('prior', self.inputs.prior))
+            if path is not None]
+        try:
+            grids = [read_grid(path) for _, path in named]
+        except RasterioIOError as err:
+            raise SceneError(f'cannot open an input raster: {err}') from err
+        covs = [coverage(self.grid, grid, name, path)
+                for (name, path), grid in zip(named, grids)]
+        joint = joint_share(self.grid, grids)
+        self.coverage = {c.name: c.share for c in covs}
+        self.coverage['all'] = joint
+        self.tags[COVERAGE_TAG] = json.dumps(
+            {k: round(v, 6) for k, v in self.coverage.items()})
+        if joint >= FULL_COVERAGE:
+            return
+        inputs = '; '.join(c.describe() for c in covs)
+        where = (f'of S2 {target_description(self.grid, self.inputs.s2[0])}'
+                 f', bounds in {crs_name(self.grid.crs)}')
+        if joint == 0:
+            off = [c.name for c in covs if c.share == 0]
+            apart = (f'{" and ".join(off)} do{"es" if len(off) == 1 else ""}'
+                     ' not overlap S2' if off else
+                     f'{" and ".join(c.name for c in covs)} overlap S2 but '
+                     'not each other')
+            raise SceneError(f'no pixel can be mapped: {apart}: {inputs} '
+                             f'{where}')
+        message = (f'the inputs cover {joint:.1%} of the map: {inputs} '
+                   f'{where}; the rest of the map is nodata ({NODATA})')
+        if self.inputs.require_full_overlap:
+            raise SceneError(message + ' (--require-full-overlap)')
+        MMLogger.get_current_instance().warning(message)
 
     # ------------------------------------------------------------ reading
     def _check_given(self, modality: str, path: Optional[str], what: str,
@@ -343,11 +456,8 @@ def class_table_rows(model: torch.nn.Module) -> List[List[object]]:
     rows = []
     digest = model.taxonomy.digest()
     for band, level in enumerate(model.levels, start=1):
-        names = model.taxonomy.level_names(level)
-        palette = level_palette(len(names))
-        for cid, name in enumerate(names):
-            r, g, b = (int(v) for v in palette[cid])
-            rows.append([band, level, cid, name, r, g, b, digest])
+        rows += [[band, level] + row + [digest] for row in
+                 class_table(model.taxonomy.level_names(level))]
     return rows
 
 
@@ -475,8 +585,14 @@ class SceneMapper:
                     compress='deflate', tiled=False,
                     photometric='MINISBLACK')
 
-    def describe(self, dst) -> None:
-        """Band descriptions and class names / colours as metadata."""
+    def describe(self, dst, reader: Optional[SceneReader] = None) -> None:
+        """Band descriptions and class names / colours as metadata.
+
+        Args:
+            dst: The open output raster.
+            reader: The scene's reader, whose tags (input coverage, S2
+                resampling) the map carries too.
+        """
         model = self.model
         dst.descriptions = tuple(output_band_names(self.levels))
         tags = dict(levels=','.join(self.levels),
@@ -487,6 +603,8 @@ class SceneMapper:
             tags[f'{level}_class_names'] = json.dumps(list(names))
             tags[f'{level}_colors'] = json.dumps(
                 level_palette(len(names)).tolist())
+        if reader is not None:
+            tags.update(reader.tags)
         dst.update_tags(**tags)
         for band, level in enumerate(self.levels, start=1):
             dst.update_tags(band, level=level, content='class id')
@@ -513,7 +631,7 @@ class SceneMapper:
             try:
                 with rasterio.open(tmp, 'w', **self.profile(reader.grid)
                                    ) as dst:
-                    self.describe(dst)
+                    self.describe(dst, reader)
                     starts = row_strips(reader.grid.height, self.crop[0],
                                         self.stride[0])
                     self.map_rows(reader, 0, len(starts),
@@ -528,7 +646,8 @@ class SceneMapper:
             out_path, model.levels,
             [model.taxonomy.level_names(lv) for lv in model.levels])
         return dict(out=out_path, classes_csv=csv_path, width=grid.width,
-                    height=grid.height, level_vrts=vrts)
+                    height=grid.height, level_vrts=vrts,
+                    coverage=dict(reader.coverage))
 
 
 def _window_sink(dst):
@@ -619,7 +738,7 @@ def _map_scene_distributed(mapper: SceneMapper, inputs: SceneInputs,
         tmp = temp_path(out_path, 'strips')
         try:
             with rasterio.open(tmp, 'w', **mapper.profile(grid)) as dst:
-                mapper.describe(dst)
+                mapper.describe(dst, reader)
                 row = 0
                 for part in parts:
                     if not osp.exists(part):
@@ -641,7 +760,8 @@ def _map_scene_distributed(mapper: SceneMapper, inputs: SceneInputs,
             out_path, model.levels,
             [model.taxonomy.level_names(lv) for lv in model.levels])
         return dict(out=out_path, classes_csv=csv_path, width=grid.width,
-                    height=grid.height, level_vrts=vrts)
+                    height=grid.height, level_vrts=vrts,
+                    coverage=dict(reader.coverage))
     finally:
         _cleanup_parts(parts, rank)
 

@@ -24,6 +24,8 @@ _NORMALISED = {S2: (S2_BANDS, 2), ENMAP: (ENMAP_BANDS, 1)}
 #: Dimensions of one sample per modality, for error messages.
 _SAMPLE_DIMS = {S2: 4, ENMAP: 3, PRIOR: 3}
 _SAMPLE_LAYOUT = {S2: '(T, C, H, W)', ENMAP: '(C, h, w)', PRIOR: '(L, H, W)'}
+#: Keys of the ``cutmix`` option.
+CUTMIX_KEYS = ('prob', 'ratio_range', 'enmap_scale')
 
 
 @MODELS.register_module()
@@ -69,6 +71,9 @@ class H2CropDataPreprocessor(BaseDataPreprocessor):
             non-positive stds, or ``cutmix`` has unknown keys.
     """
 
+    #: Keys of the plain-dict arguments (:mod:`h2crop.engine.option_check`).
+    dict_arg_keys = dict(cutmix=CUTMIX_KEYS)
+
     def __init__(self,
                  mean: Dict[str, Sequence[float]],
                  std: Dict[str, Sequence[float]],
@@ -111,11 +116,11 @@ class H2CropDataPreprocessor(BaseDataPreprocessor):
 
         self.cutmix: Optional[dict] = None
         if cutmix is not None:
-            unknown = set(cutmix) - {'prob', 'ratio_range', 'enmap_scale'}
+            unknown = set(cutmix) - set(CUTMIX_KEYS)
             if unknown:
                 raise ValueError('H2CropDataPreprocessor: unknown cutmix '
-                                 f'keys {sorted(unknown)}; expected prob, '
-                                 'ratio_range, enmap_scale')
+                                 f'keys {sorted(unknown)}; expected '
+                                 f'{", ".join(CUTMIX_KEYS)}')
             self.cutmix = dict(prob=float(cutmix.get('prob', 0.5)),
                                ratio_range=tuple(
                                    cutmix.get('ratio_range', (0.5, 1.0))),

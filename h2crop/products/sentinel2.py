@@ -64,7 +64,7 @@ from h2crop.constants import (
     NUM_MONTHS,
     S2_BAND_NAMES,
     S2_DTYPE,
-    S2_PIXEL_M,
+    S2_GSD,
     S2_REFLECTANCE_SCALE,
 )
 from h2crop.geo.cog import GDAL_CACHE_MB, check_output, temp_path, write_cog
@@ -615,7 +615,7 @@ def resolve_grid(products: Sequence[S2Product],
                  grid: Optional[RasterGrid] = None,
                  like: Optional[str] = None, crs=None,
                  bounds: Optional[Sequence[float]] = None,
-                 resolution: float = S2_PIXEL_M,
+                 resolution: float = S2_GSD,
                  allow_other_resolution: bool = False) -> RasterGrid:
     """The output grid: given, like a raster, from bounds, or the first's.
 
@@ -663,12 +663,12 @@ def resolve_grid(products: Sequence[S2Product],
         grid = products[0].grid
     size = grid.pixel_size
     if not allow_other_resolution and not (
-            abs(abs(size[0]) - S2_PIXEL_M) < 1e-6
-            and abs(abs(size[1]) - S2_PIXEL_M) < 1e-6
+            abs(abs(size[0]) - S2_GSD) < 1e-6
+            and abs(abs(size[1]) - S2_GSD) < 1e-6
             and grid.crs is not None and grid.crs.is_projected):
         raise ProductError(
             f'output pixel size {abs(size[0]):g} x {abs(size[1]):g} '
-            f'({crs_name(grid.crs)}): the model reads {S2_PIXEL_M:g} m '
+            f'({crs_name(grid.crs)}): the model reads {S2_GSD:g} m '
             'Sentinel-2 pixels in a projected CRS; pass '
             '--allow-other-resolution to composite at another size anyway')
     return grid
@@ -1009,7 +1009,7 @@ def build_monthly_composites(
         grid: Optional[RasterGrid] = None,
         like: Optional[str] = None, crs=None,
         bounds: Optional[Sequence[float]] = None,
-        resolution: float = S2_PIXEL_M,
+        resolution: float = S2_GSD,
         allow_other_resolution: bool = False,
         mask_classes: Iterable[int] = DEFAULT_MASK_CLASSES,
         resampling: str = 'bilinear', reducer: str = 'median',

@@ -38,7 +38,8 @@ from h2crop.constants import (
     S2_BANDS,
     TILE_SIZE,
 )
-from h2crop.engine.experiment import check_option_keys, resolve_experiment
+from h2crop.engine.experiment import resolve_experiment
+from h2crop.engine.option_check import merge_checked
 from h2crop.taxonomy import load_taxonomy
 
 #: Keys of the model config read by :func:`dummy_inputs`.
@@ -68,9 +69,7 @@ def load_model_config(config: Union[str, Config],
         The config (a new object when ``config`` is a path).
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else config
-    if cfg_options:
-        check_option_keys(cfg, cfg_options)
-        cfg.merge_from_dict(cfg_options)
+    cfg = merge_checked(cfg, cfg_options)
     if 'data_root' in cfg:  # an experiment config: derive the model fields
         cfg = resolve_experiment(cfg)
     if 'model' not in cfg:

@@ -49,7 +49,9 @@ def colorize(ids: np.ndarray, num_classes: int) -> np.ndarray:
 def plot_tile_predictions(s2: np.ndarray, gt: Optional[np.ndarray],
                           pred: np.ndarray, levels: Sequence[str],
                           num_classes: Sequence[int],
-                          title: str = '') -> plt.Figure:
+                          title: str = '',
+                          names: Optional[Sequence[Sequence[str]]] = None,
+                          max_legend: int = 12) -> plt.Figure:
     """Figure with the S2 composite and label / prediction per level.
 
     Args:
@@ -59,10 +61,16 @@ def plot_tile_predictions(s2: np.ndarray, gt: Optional[np.ndarray],
         levels: Level names of the L rows.
         num_classes: Classes (with background) per row.
         title: Figure title.
+        names: Per level, the class names (index = id): each level's
+            column gets a legend of the classes in its prediction and
+            label, most frequent first.
+        max_legend: Most classes listed per level.
     """
     rows = 2 if gt is not None else 1
     cols = len(levels) + 1
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows),
+    extra = 1.6 if names is not None else 0.0  # room for the legends
+    fig, axes = plt.subplots(rows, cols,
+                             figsize=(2.6 * cols, 2.6 * rows + extra),
                              squeeze=False)
     axes[0, 0].imshow(s2_true_color(s2))
     axes[0, 0].set_title('S2 true colour')
@@ -76,6 +84,14 @@ def plot_tile_predictions(s2: np.ndarray, gt: Optional[np.ndarray],
             axes[1, i + 1].imshow(colorize(gt[i], num_classes[i]))
             acc = float((gt[i] == pred[i]).mean()) * 100
             axes[1, i + 1].set_title(f'{level} label ({acc:.0f}% px agree)')
+        if names is not None:
+            from .legend import legend_handles
+            shown = pred[i] if gt is None else np.concatenate(
+                [np.ravel(pred[i]), np.ravel(gt[i])])
+            axes[rows - 1, i + 1].legend(
+                handles=legend_handles(shown, names[i], max_legend),
+                loc='upper center', bbox_to_anchor=(0.5, -0.04), fontsize=6,
+                frameon=False)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

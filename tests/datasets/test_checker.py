@@ -152,3 +152,39 @@ def test_check_tile_size_option(clean_root):
     problems = check_tile(_tile(clean_root, sid), tax, tile_size=192)
     assert {p.key for p in problems} >= {'label'}
     assert all('expected' in p.message for p in problems)
+
+
+def test_a_taxonomy_shorter_than_the_data_is_reported_on_the_csv(
+        clean_root, tmp_path):
+    root = str(tmp_path / 'short')
+    shutil.copytree(clean_root, root)
+    csv_path = osp.join(root, 'cascade_labels.csv')
+    # the largest level-4 id of the data (labels and priors), by numpy
+    tiles = [_tile(root, s) for split in ('train', 'val', 'test')
+             for s in _ids(root, split)]
+    stacks = {}
+    for path in tiles:
+        with h5py.File(path, 'r') as f:
+            stacks[path] = [f[_name(f, 'label')][()],
+                            f[_name(f, 'prior')][()]]
+    top = max(int(a[3].max()) for pair in stacks.values() for a in pair)
+    with open(csv_path) as f:
+        lines = f.read().splitlines()
+    # drop the rows of the level-4 ids >= top (the file ends with them)
+    kept = [ln for ln in lines[1:] if int(ln.split(',')[7]) < top]
+    with open(csv_path, 'w') as f:
+        f.write('\n'.join(lines[:1] + kept) + '\n')
+    rows = len(kept)
+    using = {p for p, pair in stacks.items()
+             if any(int(a[3].max()) > rows for a in pair)}
+    problems = check_dataset(root)
+    level4 = [p for p in problems if p.path == csv_path and
+              'level4' in p.message]
+    assert len(level4) == 1
+    assert level4[0].message.startswith(
+        f'the taxonomy ({rows} rows) has {rows} level4 classes, but '
+        f'{len(using)} tile(s) use level4 ids up to {top} (e.g. ')
+    assert 'rows are missing from the taxonomy' in level4[0].message
+    # summarised: no tile line about level-4 ids
+    assert not [p for p in problems if p.path != csv_path and
+                'level4 ids' in p.message]

@@ -29,6 +29,16 @@ def final_weights(runner) -> dict:
             for k, v in runner.model.state_dict().items()}
 
 
+def resume_to_the_same_weights(cfg: dict, straight, expected: dict) -> None:
+    """Resume ``cfg`` to its end; compare with the uninterrupted run."""
+    resumed = build(cfg)
+    resumed.train()
+    assert resumed.iter == straight.iter == 12
+    got = final_weights(resumed)
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-6)
+
+
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     path = tmp_path / 'f.bin'
     atomic_write_bytes(str(path), b'old')
@@ -105,12 +115,7 @@ def test_resume_reaches_the_same_weights(tmp_path):
         first.train()
     cfg = toy_cfg(str(tmp_path / 'b'), max_epochs=3)
     cfg.update(resume=True)
-    resumed = build(cfg)
-    resumed.train()
-    assert resumed.iter == straight.iter == 12
-    got = final_weights(resumed)
-    for key in expected:
-        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-6)
+    resume_to_the_same_weights(cfg, straight, expected)
 
 
 def test_load_checkpoint_is_strict(tmp_path):
@@ -122,3 +127,54 @@ def test_load_checkpoint_is_strict(tmp_path):
     torch.save(data, str(tmp_path / 'partial.pth'))
     with pytest.raises(RuntimeError, match='fc2.bias'):
         runner.load_checkpoint(str(tmp_path / 'partial.pth'))
+
+
+def test_a_failing_validation_keeps_the_epoch_exactly(tmp_path,
+                                                      monkeypatch):
+    """Epoch 1 is not due for a checkpoint (interval 2); its validation
+    fails: the emergency checkpoint holds epoch 1 and the training RNG
+    streams, so resuming from it reaches the uninterrupted weights."""
+    straight = build(toy_cfg(str(tmp_path / 'a'), max_epochs=3, interval=2))
+    straight.train()
+    expected = final_weights(straight)
+
+    from .toy import ToyMetric
+    real = ToyMetric.compute_metrics
+
+    def failing(self, results):
+        raise ValueError('metric failed')
+
+    work = str(tmp_path / 'b')
+    monkeypatch.setattr(ToyMetric, 'compute_metrics', failing)
+    first = build(toy_cfg(work, max_epochs=3, interval=2))
+    with pytest.raises(ValueError, match='metric failed') as err:
+        first.train()
+    path = osp.join(work, 'emergency_epoch_1.pth')
+    assert any(path in note for note in err.value.__notes__)
+    saved = load_trusted_checkpoint(path)
+    assert (saved['meta']['epoch'], saved['meta']['iter']) == (1, 4)
+    for key, value in final_weights(first).items():
+        assert torch.equal(saved['state_dict'][key], value)
+    with open(osp.join(work, 'last_checkpoint')) as f:
+        assert f.read().strip() == path
+
+    monkeypatch.setattr(ToyMetric, 'compute_metrics', real)
+    cfg = toy_cfg(work, max_epochs=3, interval=2)
+    cfg.update(resume=True, load_from=path)
+    resume_to_the_same_weights(cfg, straight, expected)
+
+
+def test_no_emergency_checkpoint_when_the_epoch_was_saved(tmp_path,
+                                                          monkeypatch):
+    from .toy import ToyMetric
+
+    def failing(self, results):
+        raise ValueError('metric failed')
+
+    monkeypatch.setattr(ToyMetric, 'compute_metrics', failing)
+    work = str(tmp_path / 'w')
+    runner = build(toy_cfg(work, max_epochs=2))  # saves every epoch
+    with pytest.raises(ValueError, match='metric failed'):
+        runner.train()
+    assert osp.isfile(osp.join(work, 'epoch_1.pth'))
+    assert not [n for n in os.listdir(work) if n.startswith('emergency')]

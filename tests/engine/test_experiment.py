@@ -8,7 +8,6 @@ from h2crop.constants import ENMAP_SCALE, TAXONOMY_FILE
 from h2crop.engine.experiment import (
     RESOLVED_KEY,
     ExperimentConfigError,
-    check_option_keys,
     resolve_experiment,
 )
 from h2crop.engine.runner_builder import prepare_cfg
@@ -115,18 +114,6 @@ def test_invalid_choices_are_refused(key, value, message):
     cfg[key] = value
     with pytest.raises(ExperimentConfigError, match=message):
         resolve_experiment(cfg)
-
-
-def test_unknown_option_keys_are_refused():
-    cfg = Config.fromfile(PAPER)
-    check_option_keys(cfg, {'tile_size': 48, 'model.num_frames': 6,
-                            'work_dir': 'w', 'experiment_name': 'x'})
-    with pytest.raises(ExperimentConfigError, match='tile_sise'):
-        check_option_keys(cfg, {'tile_sise': 48})
-    args = _load_tool('train').parse_args(
-        [PAPER, '--cfg-options', 'max_epoch=1'])
-    with pytest.raises(ExperimentConfigError, match='max_epochs'):
-        prepare_cfg(args, 'train')
 
 
 def test_a_resolved_config_resolves_again_after_its_choices_change(tmp_path):

@@ -104,3 +104,37 @@ def test_missing_taxonomy_file_is_a_problem_not_a_traceback(root, tmp_path):
     from h2crop.engine.experiment import resolve_experiment
     with pytest.raises(PreflightError, match='absent.csv.*taxonomy='):
         run_preflight(resolve_experiment(cfg))
+
+
+def test_short_taxonomy_names_the_csv_and_counts_stay_right(root, tmp_path):
+    tax = osp.join(root, 'cascade_labels.csv')
+    top, tiles = 0, {}
+    for split in ('train', 'val', 'test'):
+        for sid in open(_list(root, split)).read().split():
+            with h5py.File(osp.join(root, H5_DIR, sid + H5_SUFFIX)) as h5:
+                prior = next(n for n in h5 if n.startswith('prior'))
+                tiles[sid] = max(h5['label'][3].max(), h5[prior][3].max())
+                top = max(top, int(tiles[sid]))
+    with open(tax) as f:
+        lines = f.read().splitlines()
+    # the rows of the largest level-4 id used and beyond are missing
+    kept = [ln for ln in lines[1:] if int(ln.split(',')[7]) < top]
+    with open(tax, 'w') as f:
+        f.write('\n'.join(lines[:1] + kept) + '\n')
+    using = [sid for sid, m in tiles.items() if m > len(kept)]
+    problems, counts = preflight_problems(_cfg(root, tmp_path))
+    assert counts['tiles'] == 6
+    assert problems[0].path == tax  # the CSV, not the tiles
+    level4 = [p for p in problems if 'level4' in p.message]
+    assert len(level4) == 1 and level4[0].path == tax
+    assert f'({len(kept)} rows) has {len(kept)} level4 classes, but ' \
+        f'{len(using)} tile(s) use level4 ids up to {top}' in str(level4[0])
+    with pytest.raises(PreflightError, match=tax):
+        run_preflight(_cfg(root, tmp_path))
+    # a taxonomy that cannot load: the lists are still counted
+    with open(tax, 'w') as f:
+        f.write('\n'.join(lines[:1] + lines[2:]) + '\n')
+    problems, counts = preflight_problems(_cfg(root, tmp_path))
+    assert counts['tiles'] == 0
+    assert sum(counts[s] for s in ('train', 'val', 'test')) == 6
+    assert problems[0].path == tax and 'cannot load' in problems[0].message

@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 
+from h2crop.engine import load_trusted_checkpoint
 from h2crop.engine.runner_builder import build_runner_from_args
 from h2crop.registry import RUNNERS
 from h2crop.utils import register_all_modules
@@ -81,6 +82,41 @@ def test_train_val_test_smoke(tiny_dataset_96, tmp_path):
     assert glob.glob(str(tmp_path / 'test' / 'test_metrics_*per_class.csv'))
     assert glob.glob(str(tmp_path / 'vis' / '*.png'))
     assert glob.glob(str(tmp_path / 'pred' / '*_level4.png'))
+
+
+def test_a_failing_hook_after_epoch_1_keeps_its_weights(tiny_dataset_96,
+                                                       tmp_path):
+    """The issue's case: a misspelt checkpoint-hook key (which the option
+    check refuses; built here directly) fails after epoch 1; the epoch's
+    weights are an emergency checkpoint that --resume takes."""
+    work = str(tmp_path / 'work')
+    cfg = tiny_runner_cfg(tiny_dataset_96, work, max_epochs=2)
+    cfg_file = str(tmp_path / 'cfg.py')
+    cfg.dump(cfg_file)
+    cfg.default_hooks.checkpoint.intervall = 1
+    runner = RUNNERS.build(cfg)
+    with pytest.raises(TypeError, match='intervall') as err:
+        runner.train()
+    path = osp.join(work, 'emergency_epoch_1.pth')
+    assert any(f'--resume {path}' in note for note in err.value.__notes__)
+    assert not osp.exists(osp.join(work, 'epoch_1.pth'))
+    saved = load_trusted_checkpoint(path)
+    assert (saved['meta']['epoch'], saved['meta']['iter']) == (1, 4)
+    weights = _weights(runner.model)
+    assert weights.keys() == saved['state_dict'].keys()
+    for key, value in weights.items():
+        assert torch.equal(saved['state_dict'][key], value), key
+
+    # tools/train.py --resume accepts it (epoch 2 is left) and its weights
+    # load strictly; resuming from such a file to the uninterrupted weights
+    # is tested on the toy problem (tests/engine/test_checkpoint.py)
+    args = _load_tool('train').parse_args(
+        [cfg_file, '--work-dir', work, '--resume', path])
+    resumed = build_runner_from_args(args, mode='train')
+    assert resumed.cfg.load_from == path and resumed.cfg.resume
+    resumed.load_checkpoint(path)
+    for key, value in _weights(resumed.model).items():
+        assert torch.equal(weights[key], value), key
 
 
 def test_interrupted_training_resumes_to_the_same_weights(

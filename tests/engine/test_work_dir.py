@@ -3,6 +3,7 @@ import os
 import os.path as osp
 
 import pytest
+import torch
 
 from h2crop.engine.runner_builder import prepare_cfg
 from h2crop.engine.work_dir import (
@@ -57,9 +58,14 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path):
         train.main([PAPER, '--resume', '--work-dir', str(tmp_path)])
 
 
+def _checkpoint(path, epoch):
+    torch.save({'meta': {'epoch': epoch, 'iter': 10 * epoch},
+                'state_dict': {'w': torch.zeros(2)}}, path)
+    return path
+
+
 def test_resume_does_not_need_pretrained_weights(tmp_path):
-    ckpt = str(tmp_path / 'epoch_3.pth')
-    _touch(ckpt)
+    ckpt = _checkpoint(str(tmp_path / 'epoch_3.pth'), 3)
     args = _load_tool('train').parse_args(
         [PAPER, '--resume', ckpt, '--work-dir', str(tmp_path)])
     cfg = prepare_cfg(args, 'train')
@@ -68,6 +74,34 @@ def test_resume_does_not_need_pretrained_weights(tmp_path):
     fresh = prepare_cfg(_load_tool('train').parse_args(
         [PAPER, '--work-dir', str(tmp_path / 'other')]), 'train')
     assert fresh.model.s2_encoder.init_cfg.type == 'AgriFM'
+
+
+def test_resuming_a_finished_run_says_how_to_train_longer(tmp_path):
+    ckpt = _checkpoint(str(tmp_path / 'epoch_100.pth'), 100)
+    train = _load_tool('train')
+    with pytest.raises(SystemExit) as err:
+        train.main([PAPER, '--resume', ckpt, '--work-dir', str(tmp_path)])
+    assert str(err.value) == (
+        f'error: --resume {ckpt}: that run ended at epoch 100 and '
+        'max_epochs is 100: nothing is left to train. To train longer, '
+        f'start a new run from its weights with a longer schedule: python '
+        f'tools/train.py {PAPER} --work-dir NEW_DIR --cfg-options '
+        f'load_from={ckpt} max_epochs=N (resuming with a larger max_epochs '
+        'would run the finished learning-rate schedule past its end)')
+    # epochs left: fine; the advised fresh run needs no AgriFM file
+    prepare_cfg(train.parse_args([PAPER, '--resume', ckpt, '--work-dir',
+                                  str(tmp_path), '--cfg-options',
+                                  'max_epochs=101']), 'train')
+    fresh = prepare_cfg(train.parse_args(
+        [PAPER, '--work-dir', str(tmp_path / 'longer'), '--cfg-options',
+         f'load_from={ckpt}', 'max_epochs=150']), 'train')
+    assert not fresh.resume and fresh.load_from == ckpt
+    assert fresh.model.s2_encoder.init_cfg is None
+    # a file that is no checkpoint is refused before the run
+    _touch(str(tmp_path / 'empty.pth'))
+    with pytest.raises(WorkDirError, match='empty.pth'):
+        prepare_cfg(train.parse_args([PAPER, '--resume', str(
+            tmp_path / 'empty.pth'), '--work-dir', str(tmp_path)]), 'train')
 
 
 def test_drop_pretrained_init_keeps_other_initialisers():

@@ -43,3 +43,18 @@ def test_other_crs_footprint_matches_pyproj(tmp_path):
     assert cov.share == pytest.approx(1.0)
     assert cov.name == 'EnMAP' and cov.path == path
     assert 'EnMAP' in cov.describe() and '100.0%' in cov.describe()
+
+
+def test_joint_share_is_the_common_part():
+    from h2crop.geo.footprint import joint_share
+    target = s2_grid(100, 50)
+    right = RasterGrid(UTM, target.transform @ Affine.translation(25, 0),
+                       100, 50)  # columns 25..99
+    left = RasterGrid(UTM, target.transform @ Affine.translation(-40, 0),
+                      100, 50)  # columns 0..59
+    assert joint_share(target, [right]) == pytest.approx(0.75)
+    assert joint_share(target, [right, left]) == pytest.approx(0.35)
+    far = RasterGrid(UTM, target.transform @ Affine.translation(-200, 0),
+                     100, 50)
+    assert joint_share(target, [right, far]) == 0.0
+    assert joint_share(target, []) == pytest.approx(1.0)

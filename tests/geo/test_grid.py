@@ -135,3 +135,26 @@ def test_from_bounds_snaps_outwards():
         RasterGrid.from_bounds(UTM, (10, 0, 0, 5), 10)
     with pytest.raises(ValueError, match='positive'):
         RasterGrid.from_bounds(UTM, (0, 0, 10, 5), 0)
+
+
+def test_pixel_size_in_metres_and_regridding():
+    from rasterio.crs import CRS
+
+    from h2crop.geo.grid import grid_with_pixel, utm_crs
+    grid = s2_grid(30, 20, pixel=20.0)
+    assert grid.pixel_size_m() == (20.0, 20.0)
+    fine = grid_with_pixel(grid, 10.0)
+    assert (fine.width, fine.height) == (60, 40)
+    assert fine.bounds() == pytest.approx(grid.bounds())
+    feet = RasterGrid(CRS.from_epsg(2263), grid.transform, 30, 20)
+    assert feet.pixel_size_m()[0] == pytest.approx(20 * 0.3048006096)
+    lonlat = reproject_grid(grid, 'EPSG:4326')
+    assert lonlat.pixel_size_m() is None
+    assert utm_crs(lonlat) == CRS.from_epsg(32633)
+    back = grid_with_pixel(lonlat, 10.0, utm_crs(lonlat))
+    assert back.pixel_size_m() == pytest.approx((10.0, 10.0))
+    # the reprojected extent contains the original one
+    left, bottom, right, top = back.bounds()
+    g_left, g_bottom, g_right, g_top = grid.bounds()
+    assert left <= g_left + 1 and right >= g_right - 1
+    assert bottom <= g_bottom + 1 and top >= g_top - 1

@@ -189,3 +189,90 @@ def test_bf16_autocast_maps_the_same_scene(tiny_model_files, mosaic,
             maps.append(ds.read(1))
     # bf16 changes a few near-ties only
     assert np.mean(maps[0] == maps[1]) > 0.9
+
+
+def _far_inputs(tmp_path, mosaic, dx_m, **kwargs):
+    """EnMAP (and prior) of a scene whose origin is ``dx_m`` to the east."""
+    from h2crop.mapping.synthetic_scene import DEFAULT_ORIGIN
+    origin = (DEFAULT_ORIGIN[0] + dx_m, DEFAULT_ORIGIN[1])
+    return write_scene(str(tmp_path / f'east{dx_m}'), mosaic, months=6,
+                       origin=origin, **kwargs)
+
+
+def test_disjoint_inputs_are_refused_before_any_pixel(tiny_model_files,
+                                                      mosaic, tmp_path,
+                                                      monkeypatch):
+    cfg, ckpt, _ = tiny_model_files
+    model = init_model(cfg, ckpt)
+    paths = write_scene(str(tmp_path / 's'), mosaic, 96, 96, months=6)
+    far = _far_inputs(tmp_path, mosaic, 55_000, enmap_crs='EPSG:32632')
+
+    def no_inference(*args, **kwargs):
+        raise AssertionError('a pixel was computed')
+
+    monkeypatch.setattr(SceneMapper, 'map_rows', no_inference)
+    out = str(tmp_path / 'map.tif')
+    with pytest.raises(SceneError) as err:
+        SceneMapper(model).map_scene(
+            SceneInputs(paths[S2], far[ENMAP], far[PRIOR]), out)
+    text = str(err.value)
+    left, bottom, right, top = paths['grid'].bounds()
+    assert text.startswith('no pixel can be mapped: EnMAP and prior do not '
+                           'overlap S2: ')
+    assert f'{far[ENMAP]} covers 0.0%' in text
+    assert f'{far[PRIOR]} covers 0.0%' in text
+    assert (f'of S2 {paths[S2][0]} (EPSG:32633, bounds ({left:.1f}, '
+            f'{bottom:.1f}, {right:.1f}, {top:.1f}))') in text
+    assert text.endswith('bounds in EPSG:32633')
+    assert not any(p.name.startswith('map') for p in tmp_path.iterdir())
+
+
+def test_partial_overlap_is_reported_and_stored(tiny_model_files, mosaic,
+                                                tmp_path):
+    cfg, ckpt, _ = tiny_model_files
+    model = init_model(cfg, ckpt)
+    paths = write_scene(str(tmp_path / 's'), mosaic, 96, 192, months=6)
+    # EnMAP of a scene 96 S2 columns (960 m) further east: half the map
+    half = _far_inputs(tmp_path, mosaic, 960.0)
+    inputs = SceneInputs(paths[S2], half[ENMAP], paths[PRIOR])
+    out = str(tmp_path / 'map.tif')
+    info = SceneMapper(model).map_scene(inputs, out)
+    assert info['coverage']['EnMAP'] == pytest.approx(0.5)
+    assert info['coverage']['prior'] == pytest.approx(1.0)
+    assert info['coverage']['all'] == pytest.approx(0.5)
+    with rasterio.open(out) as ds:
+        stored = json.loads(ds.tags()['input_coverage'])
+        classes = ds.read(1)
+    assert stored == pytest.approx(dict(EnMAP=0.5, prior=1.0, all=0.5))
+    # the map's own nodata: the western half, where EnMAP is missing
+    assert (classes[:, :96] == NODATA).all()
+    assert (classes[:, 96:] != NODATA).all()
+    strict = SceneInputs(paths[S2], half[ENMAP], paths[PRIOR],
+                         require_full_overlap=True)
+    with pytest.raises(SceneError, match=r'the inputs cover 50\.0% of the '
+                       r'map: EnMAP .* covers 50\.0%.*--require-full-'
+                       r'overlap'):
+        SceneMapper(model).map_scene(strict, str(tmp_path / 'strict.tif'))
+
+
+def test_s2_of_another_pixel_size_is_refused_or_resampled(tiny_model_files,
+                                                          mosaic, tmp_path):
+    cfg, ckpt, _ = tiny_model_files
+    model = init_model(cfg, ckpt)
+    paths = write_scene(str(tmp_path / 's'), mosaic, 48, 48, months=6,
+                        pixel=20.0)
+    out = str(tmp_path / 'map.tif')
+    with pytest.raises(SceneError, match=r's2_month01.tif: S2 pixel size 20 '
+                       r'm x 20 m; the models are trained on 10 m S2 pixels '
+                       r'\(and 30 m EnMAP\).*--resample-s2'):
+        SceneMapper(model).map_scene(_inputs(paths), out)
+    inputs = SceneInputs(paths[S2], paths[ENMAP], paths[PRIOR],
+                         resample_s2=True)
+    info = SceneMapper(model).map_scene(inputs, out)
+    assert (info['width'], info['height']) == (96, 96)
+    with rasterio.open(out) as ds:
+        assert ds.res == (10.0, 10.0)
+        assert (ds.bounds.left, ds.bounds.top) == paths['grid'].bounds()[
+            ::3]
+        assert ds.tags()['s2_resampled_from'] == '20 m x 20 m'
+        assert (ds.read(1) != NODATA).all()

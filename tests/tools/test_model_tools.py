@@ -90,7 +90,8 @@ def test_paper_configs_parameter_counts_on_meta(rel):
 def test_load_model_config_taxonomy_fallback(tmp_path):
     missing = tmp_path / 'nowhere.csv'
     cfg_file = tmp_path / 'cfg.py'
-    cfg_file.write_text(f"model = dict(type='X', taxonomy={str(missing)!r})\n")
+    cfg_file.write_text(
+        f"model = dict(type='H2CropSegmentor', taxonomy={str(missing)!r})\n")
     assert load_model_config(str(cfg_file)).model.taxonomy is None
     present = tmp_path / 'tax.csv'
     present.write_text('x\n')

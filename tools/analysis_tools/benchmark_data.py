@@ -59,19 +59,30 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
     parser.add_argument('--data-root', help='data root with h5_data/ and the '
                         'split list; default: synthetic tiles in a temp dir')
     parser.add_argument('--ann-file', default='data_lists/train.txt',
-                        help='split list (relative: data root, then CWD)')
+                        help='split list (relative: data root, then CWD; '
+                        'default: %(default)s)')
     parser.add_argument('--num-samples', type=int, default=32,
-                        help='synthetic tiles to write (no --data-root)')
+                        help='synthetic tiles to write (no --data-root; '
+                        'default: %(default)s)')
     parser.add_argument('--size', type=int, default=TILE_SIZE,
-                        help='synthetic tile side (no --data-root)')
+                        help='synthetic tile side (no --data-root; default: '
+                        '%(default)s)')
     parser.add_argument('--workers', type=int, default=2,
-                        help='DataLoader workers for the second measurement')
-    parser.add_argument('--batch-size', type=int, default=4)
+                        help='DataLoader workers for the second measurement '
+                        '(default: %(default)s)')
+    parser.add_argument('--batch-size', type=int, default=4,
+                        help='tiles per batch of the DataLoader and of the '
+                        'end-to-end rows (default: %(default)s)')
     parser.add_argument('--epochs', type=int, default=3,
-                        help='passes over the tiles per measurement')
+                        help='passes over the tiles per measurement '
+                        '(default: %(default)s)')
     parser.add_argument('--end-months', type=int, nargs='+',
-                        default=[MONTH_WINDOWS['Dec'], MONTH_WINDOWS['jun']])
-    parser.add_argument('--seed', type=int, default=0)
+                        default=[MONTH_WINDOWS['Dec'], MONTH_WINDOWS['jun']],
+                        help='month windows to measure, as the last month '
+                        'read (default: 12 6, the Dec and jun windows)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the synthetic tiles and of the '
+                        'augmentation draws (default: %(default)s)')
     return parser.parse_args(argv)
 
 

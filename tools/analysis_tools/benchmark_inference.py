@@ -36,20 +36,31 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('config', help='model config')
     parser.add_argument('checkpoint', nargs='?', help='weights (default: '
                         'random; speed and memory do not depend on them)')
-    parser.add_argument('--width', type=int, default=384)
+    parser.add_argument('--width', type=int, default=384,
+                        help='width of both scenes in S2 pixels, a multiple '
+                        'of 3 (default: %(default)s)')
     parser.add_argument('--height', type=int, default=192,
-                        help='height of the shorter scene')
+                        help='height of the shorter scene (default: '
+                        '%(default)s)')
     parser.add_argument('--factor', type=int, default=4,
-                        help='height ratio of the taller scene')
-    parser.add_argument('--months', type=int, default=12)
-    parser.add_argument('--batch-size', type=int, default=4)
-    parser.add_argument('--device', default='cpu')
+                        help='height ratio of the taller scene (default: '
+                        '%(default)s)')
+    parser.add_argument('--months', type=int, default=12,
+                        help='S2 months written into the scenes (at least '
+                        "the model's; default: %(default)s)")
+    parser.add_argument('--batch-size', type=int, default=4,
+                        help='windows per forward pass (default: '
+                        '%(default)s)')
+    parser.add_argument('--device', default='cpu',
+                        help='device of the model: cpu, cuda, cuda:1 '
+                        '(default: %(default)s)')
     parser.add_argument('--work-dir', help='folder for the scenes and maps '
                         '(default: a temporary folder)')
     parser.add_argument('--out', help='also write the results as JSON here')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='config overrides (key=value), e.g. '
-                        'taxonomy=data/demo/cascade_labels.csv')
+                        'taxonomy=data/demo/cascade_labels.csv (default: '
+                        'none)')
     parser.add_argument('--child', nargs=3, metavar=('S2', 'ENMAP', 'PRIOR'),
                         help=argparse.SUPPRESS)
     parser.add_argument('--child-out', help=argparse.SUPPRESS)

@@ -38,6 +38,7 @@ import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 from h2crop.constants import TILE_SIZE  # noqa: E402
+from h2crop.engine.experiment import ExperimentConfigError  # noqa: E402
 from h2crop.utils.model_analysis import (  # noqa: E402
     build_model_from_cfg,
     count_parameters,
@@ -57,22 +58,29 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--tile-size', type=int, default=None,
                         help='S2 tile side in px (default: the config\'s '
                         f'`tile_size`, else {TILE_SIZE})')
-    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--batch-size', type=int, default=1,
+                        help='tiles per forward / training step (default: '
+                        '%(default)s)')
     parser.add_argument('--iters', type=int, default=3,
-                        help='timed iterations per phase')
+                        help='timed iterations per phase (default: '
+                        '%(default)s)')
     parser.add_argument('--warmup', type=int, default=1,
-                        help='untimed iterations before each phase')
+                        help='untimed iterations before each phase '
+                        '(default: %(default)s)')
     parser.add_argument('--device', choices=('cpu', 'cuda', 'auto'),
                         default='auto',
-                        help='auto: cuda when available, else cpu')
+                        help='auto: cuda when available, else cpu (default: '
+                        '%(default)s)')
     parser.add_argument('--amp', action='store_true',
                         help='bf16 autocast (CUDA only)')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads (default: torch\'s choice)')
     parser.add_argument('--phases', nargs='+', default=['forward', 'train'],
                         choices=('forward', 'train'),
-                        help='what to measure')
-    parser.add_argument('--seed', type=int, default=0)
+                        help='what to measure (default: forward train)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the weights and the random inputs '
+                        '(default: %(default)s)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, key=value')
     args = parser.parse_args(argv)
@@ -197,7 +205,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     options = dict(args.cfg_options or {})
     if args.tile_size:  # a choice: the EnMAP encoder's size follows it
         options['tile_size'] = args.tile_size
-    cfg = load_model_config(args.config, options)
+    try:
+        cfg = load_model_config(args.config, options)
+    except ExperimentConfigError as err:  # e.g. a misspelt option key
+        raise SystemExit(f'error: {err}') from err
     tile = int(cfg.get('tile_size', TILE_SIZE))
     batch = args.batch_size
 

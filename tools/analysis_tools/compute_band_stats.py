@@ -30,16 +30,20 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
     parser.add_argument('data_root', help='folder holding h5_data/')
     parser.add_argument('--split', default='train', choices=SPLITS,
                         help='split whose list (data_lists/<split>.txt, '
-                        'under DATA_ROOT first, then ./) is used')
+                        'under DATA_ROOT first, then ./) is used (default: '
+                        '%(default)s)')
     parser.add_argument('--ann-file', default=None,
                         help='explicit split list (overrides --split)')
     parser.add_argument('--modalities', nargs='+', default=[S2, ENMAP],
                         choices=[S2, ENMAP],
-                        help='modalities to compute statistics for')
+                        help='modalities to compute statistics for '
+                        '(default: s2 enmap)')
     parser.add_argument('--workers', type=int, default=0,
-                        help='worker processes (0: this process)')
+                        help='worker processes (0: this process; default: '
+                        '%(default)s)')
     parser.add_argument('--out-dir', default='work_dirs/band_stats',
-                        help='folder for band_stats.json / band_stats.py')
+                        help='folder for band_stats.json / band_stats.py '
+                        '(default: %(default)s)')
     parser.add_argument('--config', default=None,
                         help='make band_stats.py inherit this config, so '
                         'it can be trained as is')

@@ -24,6 +24,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 from mmengine.config import DictAction  # noqa: E402
 
 from h2crop.constants import TILE_SIZE  # noqa: E402
+from h2crop.engine.experiment import ExperimentConfigError  # noqa: E402
 from h2crop.utils.model_analysis import (  # noqa: E402
     build_model_from_cfg,
     count_parameters,
@@ -42,7 +43,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', choices=('auto', 'meta', 'cpu'),
                         default='auto',
                         help='device of the FLOP-counting forward; auto: '
-                        'meta, falling back to cpu')
+                        'meta, falling back to cpu (default: %(default)s)')
     parser.add_argument('--no-flops', action='store_true',
                         help='count parameters only')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -77,7 +78,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     options = dict(args.cfg_options or {})
     if args.tile_size:  # a choice: the EnMAP encoder's size follows it
         options['tile_size'] = args.tile_size
-    cfg = load_model_config(args.config, options)
+    try:
+        cfg = load_model_config(args.config, options)
+    except ExperimentConfigError as err:  # e.g. a misspelt option key
+        raise SystemExit(f'error: {err}') from err
     tile = int(cfg.get('tile_size', TILE_SIZE))
     model = build_model_from_cfg(cfg, 'meta')
     params = count_parameters(model)

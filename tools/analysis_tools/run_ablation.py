@@ -61,16 +61,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='max_epochs of every model (default: the '
                         "config's)")
     parser.add_argument('--work-dir', default='work_dirs/ablation',
-                        help='one sub-folder per variant; tables here')
+                        help='one sub-folder per variant; tables here '
+                        '(default: %(default)s)')
     parser.add_argument('--no-baseline', action='store_true',
                         help='skip the per-pixel MLP baseline')
     parser.add_argument('--baseline-steps', type=int, default=2000,
-                        help='Adam steps of the per-pixel baseline')
+                        help='Adam steps of the per-pixel baseline '
+                        '(default: %(default)s)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an earlier ablation in --work-dir')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         metavar='KEY=VALUE',
-                        help='further config options for every model')
+                        help='further config options for every model '
+                        '(default: none)')
     return parser.parse_args(argv)
 
 

@@ -29,10 +29,12 @@ def parse_args() -> argparse.Namespace:
                         help='the shared reference folder (holds swin3d/ '
                         'and dualstream/)')
     parser.add_argument('--atol', type=float, default=TOLERANCE,
-                        help='maximum absolute error allowed per tensor')
+                        help='maximum absolute error allowed per tensor '
+                        '(default: %(default)s)')
     parser.add_argument('--min-agreement', type=float,
                         default=MIN_ARGMAX_AGREEMENT,
-                        help='minimum fraction of equal argmax pixels')
+                        help='minimum fraction of equal argmax pixels '
+                        '(default: %(default)s)')
     return parser.parse_args()
 
 

@@ -19,7 +19,7 @@ from typing import Sequence
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
-from h2crop.constants import S2_PIXEL_M  # noqa: E402
+from h2crop.constants import S2_GSD  # noqa: E402
 from h2crop.geo.grid import RasterGrid, read_grid  # noqa: E402
 from h2crop.products.enmap import (  # noqa: E402
     DEFAULT_MASKS,
@@ -51,8 +51,8 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
     grid.add_argument('--bounds', nargs=4, type=float,
                       metavar=('LEFT', 'BOTTOM', 'RIGHT', 'TOP'),
                       help='area in --crs units: an S2 grid of '
-                      f'{S2_PIXEL_M:g} m snapped outwards to multiples of '
-                      f'{S2_PIXEL_M:g} m (needs --crs)')
+                      f'{S2_GSD:g} m snapped outwards to multiples of '
+                      f'{S2_GSD:g} m (needs --crs)')
     parser.add_argument('--crs', help='CRS of --bounds, e.g. EPSG:32632 '
                         '(only with --bounds; default: none)')
     parser.add_argument('--mask', default=','.join(DEFAULT_MASKS),
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] = None) -> int:
         else:
             if not args.crs:
                 raise ValueError('--bounds needs --crs (e.g. EPSG:32632)')
-            s2_grid = RasterGrid.from_bounds(args.crs, args.bounds, S2_PIXEL_M)
+            s2_grid = RasterGrid.from_bounds(args.crs, args.bounds, S2_GSD)
             s2_path = f'--bounds {" ".join(f"{v:g}" for v in args.bounds)}'
         products = find_enmap_products(args.products)
         print(f'{len(products)} EnMAP product(s), latest first:')

@@ -67,26 +67,30 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
     parser.add_argument('--taxonomy', required=True,
                         help='cascade_labels.csv with an HCAT3_code column')
     parser.add_argument('--tile-size', type=int, default=TILE_SIZE,
-                        help='tile side in S2 pixels, a multiple of 3 '
-                        f'(default: {TILE_SIZE})')
+                        help='tile side in S2 pixels (multiple of 3; '
+                        'default: %(default)s)')
     parser.add_argument('--split-block', type=int, default=8,
                         help='blocks of k x k tiles go to one split '
-                        '(default: 8)')
+                        '(default: %(default)s)')
     parser.add_argument('--val-fraction', type=float, default=0.15,
-                        help='target share of tiles in val (default: 0.15)')
+                        help='target share of the tiles in the validation '
+                        'split (whole split blocks are assigned; default: '
+                        '%(default)s)')
     parser.add_argument('--test-fraction', type=float, default=0.15,
-                        help='target share of tiles in test (default: 0.15)')
+                        help='target share of the tiles in the test split; '
+                        'the rest is training (default: %(default)s)')
     parser.add_argument('--min-valid', type=float, default=0.5,
                         help='skip tiles with a smaller share of pixels '
                         'with data in every month and in EnMAP (default: '
-                        '0.5)')
+                        '%(default)s)')
     parser.add_argument('--workers', type=int, default=1,
-                        help='processes cutting tiles (default: 1)')
+                        help='processes cutting tiles (default: '
+                        '%(default)s)')
     parser.add_argument('--seed', type=int, default=0,
-                        help='split seed (default: 0)')
+                        help='seed of the split draw (default: %(default)s)')
     parser.add_argument('--id-prefix', default='tile',
                         help='sample ids are <prefix>_r<row>_c<col> '
-                        '(default: tile)')
+                        '(default: %(default)s)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an earlier conversion in OUT (default: '
                         'refuse)')

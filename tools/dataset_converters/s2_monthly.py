@@ -27,7 +27,7 @@ from typing import List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
-from h2crop.constants import NUM_MONTHS, S2_PIXEL_M  # noqa: E402
+from h2crop.constants import NUM_MONTHS, S2_GSD  # noqa: E402
 from h2crop.products import (  # noqa: E402
     DEFAULT_MASK_CLASSES,
     SCL_CLASSES,
@@ -79,9 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                       metavar=('LEFT', 'BOTTOM', 'RIGHT', 'TOP'),
                       help='grid extent in --crs units, snapped outwards '
                       'to multiples of --resolution (default: none)')
-    grid.add_argument('--resolution', type=float, default=S2_PIXEL_M,
+    grid.add_argument('--resolution', type=float, default=S2_GSD,
                       help=f'pixel size with --bounds (default: '
-                      f'{S2_PIXEL_M:g}; another needs '
+                      f'{S2_GSD:g}; another needs '
                       '--allow-other-resolution)')
     grid.add_argument('--allow-other-resolution', action='store_true',
                       help='accept a pixel size other than the model\'s 10 '

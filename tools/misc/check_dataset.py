@@ -27,7 +27,8 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('data_root', help='folder holding h5_data/')
     parser.add_argument('--splits', nargs='+', default=list(SPLITS),
-                        help='split names (lists <lists-dir>/<split>.txt)')
+                        help='split names (lists <lists-dir>/<split>.txt; '
+                        'default: train val test)')
     parser.add_argument('--lists-dir', default=None,
                         help='folder of split lists; default DATA_ROOT/'
                         'data_lists if present, else ./data_lists')
@@ -42,7 +43,9 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
                         help='do not read S2/EnMAP pixels')
     parser.add_argument('--allow-unlisted', action='store_true',
                         help='do not report tiles listed in no split')
-    parser.add_argument('--workers', type=int, default=1)
+    parser.add_argument('--workers', type=int, default=1,
+                        help='processes checking tiles in parallel '
+                        '(default: %(default)s)')
     return parser.parse_args(argv)
 
 

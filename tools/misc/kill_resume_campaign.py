@@ -95,15 +95,23 @@ class KillInCheckpointWriteHook(Hook):
 
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--work-dir', default='work_dirs/kill_campaign')
-    parser.add_argument('--kills', type=int, default=20)
+    parser.add_argument('--work-dir', default='work_dirs/kill_campaign',
+                        help='folder of the dataset, the config, the '
+                        'reference/ and killed/ runs (default: %(default)s)')
+    parser.add_argument('--kills', type=int, default=20,
+                        help='SIGKILLs sent to the second run (default: '
+                        '%(default)s)')
     parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the kill moments')
-    parser.add_argument('--epochs', type=int, default=3)
+                        help='seed of the kill moments (default: '
+                        '%(default)s)')
+    parser.add_argument('--epochs', type=int, default=3,
+                        help='epochs of both runs (default: %(default)s)')
     parser.add_argument('--num-samples', type=int, default=12,
-                        help='synthetic tiles (about 2/3 train)')
+                        help='synthetic tiles (about 2/3 train; default: '
+                        '%(default)s)')
     parser.add_argument('--size', type=int, default=48,
-                        help='tile side (multiple of 3)')
+                        help='tile side (multiple of 3; default: '
+                        '%(default)s)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an existing --work-dir')
     return parser.parse_args(argv)

@@ -47,20 +47,22 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
     parser.add_argument('--num-samples', type=int, required=True,
                         help='number of tiles (>= 3)')
     parser.add_argument('--size', type=int, default=TILE_SIZE,
-                        help='tile side in S2 pixels, a multiple of 3')
+                        help='tile side in S2 pixels, a multiple of 3 '
+                        '(default: %(default)s)')
     parser.add_argument('--seed', type=int, default=0,
                         help='random seed of the generator (same seed, '
-                        'same tiles)')
+                        'same tiles; default: %(default)s)')
     parser.add_argument('--taxonomy', default=None,
                         help='cascade_labels.csv; default: a synthetic '
                         'strict tree with the paper\'s class counts')
     parser.add_argument('--prior-change-fraction', type=float, default=0.2,
                         help='fraction of fields whose prior differs from '
-                        'the label')
+                        'the label (default: %(default)s)')
     parser.add_argument('--spelling', default='loader',
                         choices=['loader', 'readme', 'mixed'],
                         help='H5 names: S2_data/EnMAP_data/priors (loader), '
-                        'S2/EnMAP/prior (readme) or alternating')
+                        'S2/EnMAP/prior (readme) or alternating (default: '
+                        '%(default)s)')
     parser.add_argument('--style', default='default', choices=list(STYLES),
                         help='how tiles are made: default (the demo\'s '
                         'tiles) or alt (other spectra and absorption '

@@ -226,6 +226,9 @@ class EnMAPSpectralSpatialEncoder(BaseModule):
                              mlp_ratio=4., qkv_bias=True, out_channels=128)
     _SPECTRAL_DEFAULTS = dict(pool_size=4, num_heads=8, num_layers=6,
                               mlp_ratio=4., qkv_bias=True, out_channels=128)
+    #: Keys of the plain-dict arguments (:mod:`h2crop.engine.option_check`).
+    dict_arg_keys = dict(spatial_vit=tuple(_SPATIAL_DEFAULTS),
+                         spectral_vit=tuple(_SPECTRAL_DEFAULTS))
 
     def __init__(self,
                  in_channels: int = ENMAP_BANDS,

@@ -27,12 +27,19 @@ from h2crop.registry import MODELS
 from h2crop.taxonomy import load_taxonomy
 from h2crop.validators import check_levels, check_modalities
 
-from .any_window import AnyWindowInputs, Presence, check_any_window
+from .any_window import (
+    ANY_WINDOW_KEYS,
+    AnyWindowInputs,
+    Presence,
+    check_any_window,
+)
 from .slide import check_window, slide_probs, whole_probs
 
 #: Keys of ``test_cfg`` and their defaults (None: derived from the model).
 TEST_CFG_DEFAULTS = dict(mode='whole', crop_size=None, stride=None,
                          decode='argmax', tau=0.5, batch_size=1)
+#: Type of a ``pixel_skip`` config that names none.
+PIXEL_SKIP_TYPE = 'PixelSkip'
 
 
 def _fill(cfg: dict, key: str, value, owner: str) -> None:
@@ -100,6 +107,13 @@ class H2CropSegmentor(BaseModel):
         init_cfg: mmengine init config.
     """
 
+    #: Keys of the plain-dict arguments, for the config check
+    #: (:mod:`h2crop.engine.option_check`): the keys, or the default type
+    #: of a dict built through the model registry.
+    dict_arg_keys = dict(test_cfg=tuple(TEST_CFG_DEFAULTS),
+                         any_window=ANY_WINDOW_KEYS,
+                         pixel_skip=PIXEL_SKIP_TYPE)
+
     def __init__(self,
                  s2_encoder: dict,
                  neck: dict,
@@ -155,7 +169,7 @@ class H2CropSegmentor(BaseModel):
         self.pixel_skip = None
         if pixel_skip is not None:
             skip_cfg = copy.deepcopy(dict(pixel_skip))
-            skip_cfg.setdefault('type', 'PixelSkip')
+            skip_cfg.setdefault('type', PIXEL_SKIP_TYPE)
             _fill(skip_cfg, 'num_frames', self.num_frames, 'pixel_skip')
             _fill(skip_cfg, 'absent_embedding', any_window is not None,
                   'pixel_skip')

@@ -38,7 +38,8 @@ class CheckpointReadError(RuntimeError):
 def load_checkpoint_file(path: str,
                          trust: str = WEIGHTS_ONLY,
                          map_location: MapLocation = 'cpu',
-                         missing_hint: str = '') -> Any:
+                         missing_hint: str = '',
+                         mmap: bool = False) -> Any:
     """Read a checkpoint file as written by ``torch.save`` (or ``.npz``).
 
     Args:
@@ -46,6 +47,8 @@ def load_checkpoint_file(path: str,
         trust: :data:`WEIGHTS_ONLY` or :data:`TRUSTED` (see module doc).
         map_location: As for :func:`torch.load`.
         missing_hint: Sentence appended to the error of a missing file.
+        mmap: Map the file's tensors instead of reading them (cheap when
+            only a few entries are needed, e.g. ``meta``).
 
     Returns:
         What the file holds (a state dict or a training checkpoint dict).
@@ -74,7 +77,7 @@ def load_checkpoint_file(path: str,
                 f'({type(exc).__name__}: {exc})') from exc
     try:
         return torch.load(path, map_location=map_location,
-                          weights_only=trust == WEIGHTS_ONLY)
+                          weights_only=trust == WEIGHTS_ONLY, mmap=mmap)
     except Exception as exc:  # truncated zip, not a checkpoint, pickle
         # a real checkpoint holding objects (e.g. mmengine's message hub)
         # is refused naming a global; garbage fails earlier
@@ -110,15 +113,10 @@ def read_checkpoint_meta(path: str) -> dict:
         FileNotFoundError / CheckpointReadError: As
             :func:`load_checkpoint_file`.
     """
-    expanded = osp.expanduser(path)
-    obj = None
-    if osp.isfile(expanded) and not expanded.endswith('.npz'):
-        try:
-            obj = torch.load(expanded, map_location='cpu', mmap=True,
-                             weights_only=False)
-        except Exception:  # legacy (non-zip) format: no mmap; see below
-            obj = None
-    if obj is None:
+    try:
+        obj = load_checkpoint_file(path, trust=TRUSTED, mmap=True)
+    except CheckpointReadError:
+        # a legacy (non-zip) file cannot be mapped: read it whole
         obj = load_checkpoint_file(path, trust=TRUSTED)
     meta = obj.get('meta') if isinstance(obj, Mapping) else None
     return dict(meta) if isinstance(meta, Mapping) else {}
