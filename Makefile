@@ -11,7 +11,7 @@ DEMO_WORK ?= work_dirs/demo
 PYTEST_ARGS ?=
 LINT_PATHS := h2crop tools tests configs setup.py
 
-.PHONY: install lint format test demo demo-region clean-demo
+.PHONY: install lint format test demo demo-region demo-products clean-demo
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ demo: install
 
 demo-region: install
 	$(PY) tools/demo_region.py --overwrite
+
+# From downloaded products (synthetic S2 L2A SAFEs, EnMAP L2A) to a map.
+demo-products: install
+	$(PY) tools/demo_products.py --overwrite
 
 clean-demo:
 	rm -rf $(DEMO_WORK)

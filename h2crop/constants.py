@@ -68,7 +68,7 @@ ENMAP_GSD = S2_GSD * ENMAP_SCALE
 S2_DTYPE = 'int16'
 ENMAP_DTYPE = 'int16'
 #: The EnMAP cube holds surface reflectance (0..1) times this, as int16
-#: (docs/products_enmap.md#scaling).
+#: (docs/products.md#scaling).
 ENMAP_REFLECTANCE_SCALE = 10000
 LABEL_DTYPE = 'uint8'
 PRIOR_DTYPE = 'uint8'

@@ -3,7 +3,7 @@
 An EnMAP L2A product (as DLR delivers it, unzipped) is a folder named after
 the product, ``ENMAP01-____L2A-DT<datatake>_<start>Z_<tile>_V<processor>_
 <processing time>Z``, that holds ``<name>-<PART>.<ext>`` files
-(``docs/products_enmap.md#the-l2a-product``):
+(``docs/products.md#the-l2a-product``):
 
 * ``METADATA.XML``: per band ``specific/bandCharacterisation/bandID`` with
   ``wavelengthCenterOfBand``, ``FWHMOfBand``, ``GainOfBand``,
@@ -71,7 +71,7 @@ MASKS: Dict[str, Tuple[str, Optional[Tuple[int, ...]]]] = {
     'pixelmask': ('QL_PIXELMASK', None),
 }
 #: Masks applied unless told otherwise (``pixelmask`` and ``water`` are
-#: opt-in, see ``docs/products_enmap.md#masks``).
+#: opt-in, see ``docs/products.md#masks``).
 DEFAULT_MASKS: Tuple[str, ...] = ('cloud', 'cirrus', 'haze', 'snow',
                                   'cloudshadow', 'background')
 #: Masks that only tell where the product has no data (not a quality flag).

@@ -3,7 +3,7 @@
 The dataset's EnMAP cube has 218 bands (``ENMAP_BANDS``); an EnMAP L2A
 product has 224, ordered by wavelength (VNIR and SWIR interleaved in their
 overlap at 902-993 nm). The authors do not publish which 218; the ones
-here are inferred (``docs/products_enmap.md#which-218-bands``): all L2A
+here are inferred (``docs/products.md#which-218-bands``): all L2A
 bands but the six that the DLR L2A processor fills with its no-data value
 (-32768): L2A bands 130-135, centred at 1331.2, 1343.2, 1355.1, 1367.1,
 1379.0 and 1390.8 nm, inside the 1.4 um water-vapour absorption. Of the

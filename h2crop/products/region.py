@@ -102,18 +102,19 @@ def region_grid(s2_products: Sequence, enmap_products: Sequence,
     return RasterGrid(base.crs, transform, col1 - col0, row1 - row0)
 
 
-def _s2_stage(s2_sources: Sequence[str], out_dir: str, year: int,
-              months: Sequence[int], grid: RasterGrid,
-              options: Dict[str, Any], progress: bool) -> Stage:
+def _s2_stage(s2_sources: Sequence[str], products: Sequence,
+              out_dir: str, year: int, months: Sequence[int],
+              grid: RasterGrid, options: Dict[str, Any],
+              progress: bool) -> Stage:
     outputs = [composite_path(out_dir, year, m, kind) for m in months
                for kind in ('composite', 'count', 'filled')]
     outputs += [osp.join(out_dir, REPORT_JSON), osp.join(out_dir, REPORT_CSV)]
 
     def run(overwrite: bool) -> Dict[str, Any]:
         report = build_monthly_composites(
-            s2_sources, out_dir, year, months=months, grid=grid,
+            products, out_dir, year, months=months, grid=grid,
             fill_gaps=True, overwrite=overwrite, progress=progress,
-            **options)
+            **{k: v for k, v in options.items() if k != 'assume_offset'})
         return dict(months=[dict(
             month=r['month'], file=r['file'], filled_file=r['filled_file'],
             clear_share=r['clear_share'], filled_share=r.get('filled_share'),
@@ -130,10 +131,11 @@ def _grid_key(grid: RasterGrid) -> Dict[str, Any]:
                 width=grid.width, height=grid.height)
 
 
-def _enmap_stage(enmap_sources: Sequence[str], cube: str, grid: RasterGrid,
-                 masks: Sequence[str], progress: bool) -> Stage:
+def _enmap_stage(enmap_sources: Sequence[str], products: Sequence,
+                 cube: str, grid: RasterGrid, masks: Sequence[str],
+                 progress: bool) -> Stage:
     def run(overwrite: bool) -> Dict[str, Any]:
-        report = build_enmap_cube(list(enmap_sources), grid, cube,
+        report = build_enmap_cube(list(products), grid, cube,
                                   masks=masks, overwrite=overwrite,
                                   progress=progress)
         return {k: report[k] for k in ('products', 'covered_share')
@@ -195,14 +197,16 @@ def prepare_scene_inputs(
     s2_dir = osp.join(work_dir, S2_DIR)
     options = dict(s2_options or {})
     options.setdefault('mask_classes', list(DEFAULT_MASK_CLASSES))
-    summary = runner.run(_s2_stage(s2_sources, s2_dir, year, months, grid,
-                                   options, progress))
+    # the products found above are composited (their metadata read once);
+    # the stage's fingerprint is the state of the files they came from
+    summary = runner.run(_s2_stage(s2_sources, s2_products, s2_dir, year,
+                                   months, grid, options, progress))
     filled = [m['filled_file'] for m in summary['months']]
     cube = None
     if enmap_sources:
         cube = osp.join(work_dir, ENMAP_DIR, CUBE_FILE)
-        runner.run(_enmap_stage(enmap_sources, cube, read_grid(filled[0]),
-                                enmap_masks, progress))
+        runner.run(_enmap_stage(enmap_sources, enmap_products, cube,
+                                read_grid(filled[0]), enmap_masks, progress))
     return dict(s2=filled, enmap=cube, grid=grid, year=year,
                 skipped=list(runner.skipped), summaries=runner.done,
                 runner=runner)

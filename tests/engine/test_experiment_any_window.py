@@ -2,6 +2,7 @@
 import os.path as osp
 
 import pytest
+import torch
 from mmengine.config import Config
 
 from h2crop.constants import ENMAP_SCALE, MODALITIES, NUM_MONTHS
@@ -28,8 +29,10 @@ def test_config_trains_on_everything_and_keeps_the_maximum():
 
 def test_test_at_another_window_and_subset(tmp_path):
     """tools/test.py CKPT --cfg-options end_month=6 modalities=[s2]."""
+    ckpt = str(tmp_path / 'ckpt.pth')
+    torch.save({'state_dict': {}}, ckpt)  # no experiment record: unchecked
     args = _load_tool('test').parse_args([
-        ANY, 'ckpt.pth', '--work-dir', str(tmp_path), '--cfg-options',
+        ANY, ckpt, '--work-dir', str(tmp_path), '--cfg-options',
         'end_month=6', "modalities=['s2']", 'tile_size=48'])
     cfg = prepare_cfg(args, 'test')
     ds = cfg.test_dataloader.dataset

@@ -1,4 +1,4 @@
-r"""Speed and peak memory of Sentinel-2 monthly compositing.
+r"""Speed and peak memory of the product stages (S2 composites, EnMAP cube).
 
 Writes synthetic L2A products (folders of band COGs named like Earth Search
 products, 10 m and 20 m bands, SCL, offset tags) for two areas, one
@@ -8,10 +8,17 @@ composites per second, megapixels per second and peak RSS. Compositing
 works chunk by chunk, so the larger area's peak RSS stays close to the
 smaller one's.
 
+With ``--stage enmap`` it writes one 224-band EnMAP L2A product in UTM
+zone 31N per area and builds the 218-band cube of a UTM 32N Sentinel-2 grid
+of ``--size`` 10 m pixels (so every block is warped), reporting cube
+pixels per second and peak RSS the same way.
+
 Example::
 
     python tools/analysis_tools/benchmark_products.py --size 1024 \
         --factor 4 --products 4 --months 2 --out bench.json
+    python tools/analysis_tools/benchmark_products.py --stage enmap \
+        --size 1470 --factor 4
 """
 import argparse
 import datetime as dt
@@ -45,6 +52,9 @@ ORIGIN = (600000.0, 5100000.0)
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--stage', choices=('s2', 'enmap'), default='s2',
+                        help='s2: monthly composites; enmap: the EnMAP cube '
+                        '(default: s2)')
     parser.add_argument('--size', type=int, default=1024,
                         help='side (10 m px) of the smaller area, a multiple '
                         'of 2 (default: 1024)')
@@ -65,6 +75,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         '(default: a temporary folder, removed after)')
     parser.add_argument('--out', help='also write the results as JSON here '
                         '(default: none)')
+    parser.add_argument('--child-stage', help=argparse.SUPPRESS)
     parser.add_argument('--child', nargs=2, metavar=('PRODUCTS', 'OUT'),
                         help=argparse.SUPPRESS)
     parser.add_argument('--child-out', help=argparse.SUPPRESS)
@@ -125,6 +136,60 @@ def write_products(folder: str, side: int, products: int, months: int,
     return paths
 
 
+def s2_grid_of(side: int):
+    """The EnMAP benchmark's S2 grid: UTM 32N, ``side`` 10 m pixels."""
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from h2crop.geo import RasterGrid
+    return RasterGrid(CRS.from_epsg(32632),
+                      Affine(10.0, 0, ORIGIN[0], 0, -10.0, ORIGIN[1]),
+                      side, side)
+
+
+def write_enmap_product(folder: str, side: int, seed: int = 0) -> str:
+    """One EnMAP L2A product (UTM 31N) covering :func:`s2_grid_of`."""
+    from rasterio.crs import CRS
+    from rasterio.warp import transform_bounds
+
+    from h2crop.geo import RasterGrid, enmap_grid
+    from h2crop.products.synthetic_enmap import default_dn, make_l2a_product
+    cube = enmap_grid(s2_grid_of(side))
+    other = CRS.from_epsg(32631)
+    left, bottom, right, top = transform_bounds(cube.crs, other,
+                                                *cube.bounds())
+    grid = RasterGrid.from_bounds(other, (left - 90, bottom - 90, right + 90,
+                                          top + 90), 30.0)
+    os.makedirs(folder, exist_ok=True)
+    make_l2a_product(folder, grid, dt.datetime(2023, 6, 15, 10, 42),
+                     dn=default_dn(grid.height, grid.width, seed=seed))
+    return folder
+
+
+def child_enmap(args: argparse.Namespace) -> None:
+    """Build one cube and write speed and peak RSS as JSON."""
+    from mmengine.logging import MMLogger
+
+    from h2crop.products import build_enmap_cube
+    MMLogger.get_current_instance()  # mmengine's logger imports torch
+    products, out = args.child
+    grid = s2_grid_of(args.size)
+    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    build_enmap_cube([products], grid, osp.join(out, 'enmap_cube.tif'),
+                     overwrite=True)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    side = -(-args.size // 3)
+    with open(args.child_out, 'w') as f:
+        json.dump(dict(width=side, height=side, composites=1,
+                       seconds=seconds, composites_per_s=1 / seconds,
+                       megapixels_per_s=side * side / seconds / 1e6,
+                       peak_rss_mb=peak / 1024,
+                       rss_after_imports_mb=rss_start / 1024,
+                       rss_growth_mb=(peak - rss_start) / 1024), f)
+
+
 def child(args: argparse.Namespace) -> None:
     """Composite one area and write speed and peak RSS as JSON."""
     import odc.stac  # noqa: F401  (imports counted in the baseline)
@@ -156,7 +221,7 @@ def child(args: argparse.Namespace) -> None:
 def main(argv: Optional[List[str]] = None) -> Dict[str, dict]:
     args = parse_args(argv)
     if args.child:
-        child(args)
+        (child_enmap if args.child_stage == 'enmap' else child)(args)
         return {}
     scale = math.isqrt(args.factor)
     if scale * scale != args.factor or args.size % 2:
@@ -167,14 +232,19 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, dict]:
         for name, side in (('small', args.size),
                            ('large', args.size * scale)):
             folder = osp.join(work, f'{name}_{side}')
-            write_products(osp.join(folder, 'products'), side,
-                           args.products, args.months)
+            if args.stage == 'enmap':
+                write_enmap_product(osp.join(folder, 'products'), side)
+            else:
+                write_products(osp.join(folder, 'products'), side,
+                               args.products, args.months)
             report = osp.join(folder, 'result.json')
+            os.makedirs(osp.join(folder, 'out'), exist_ok=True)
             cmd = [sys.executable, osp.abspath(__file__), '--child',
                    osp.join(folder, 'products'), osp.join(folder, 'out'),
                    '--child-out', report, '--months', str(args.months),
                    '--chunk-size', str(args.chunk_size), '--workers',
-                   str(args.workers), '--scheduler', args.scheduler]
+                   str(args.workers), '--scheduler', args.scheduler,
+                   '--child-stage', args.stage, '--size', str(side)]
             subprocess.run(cmd, check=True,
                            env=dict(os.environ, PYTHONPATH=ROOT))
             with open(report) as f:
