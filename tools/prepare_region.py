@@ -148,8 +148,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    from h2crop.engine.checkpoint_experiment import checkpoint_choices
     from h2crop.products.errors import ProductError
-    from h2crop.products.region import checkpoint_choices, prepare_region
+    from h2crop.products.region import prepare_region
     from h2crop.taxonomy import TaxonomyError
 
     def log(msg: str) -> None:

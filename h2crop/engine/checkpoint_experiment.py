@@ -326,3 +326,32 @@ def provenance(checkpoint: Optional[str], config: Optional[str],
         experiment_record='checked' if record is not None else
         'absent (older or converted checkpoint)',
         h2crop_version=__version__)
+
+
+def checkpoint_choices(checkpoint: str) -> Tuple[Any, int]:
+    """Taxonomy and tile size a checkpoint was trained with.
+
+    For the converters' ``--like-checkpoint``: tiles of a new region made
+    for a trained model use its taxonomy and tile size.
+
+    Returns:
+        The embedded taxonomy table (None for the numeric fallback) and the
+        tile size.
+
+    Raises:
+        ExperimentConfigError: When the checkpoint carries no experiment
+            record (or cannot be read).
+    """
+    from h2crop.models.weights.io import (
+        CheckpointReadError,
+        read_checkpoint_meta,
+    )
+    try:
+        record = record_of_meta(read_checkpoint_meta(checkpoint))
+    except (FileNotFoundError, CheckpointReadError) as err:
+        raise ExperimentConfigError(str(err)) from None
+    if record is None:
+        raise ExperimentConfigError(
+            f'{checkpoint} carries no experiment record (older or converted '
+            'checkpoint): give --taxonomy instead of --like-checkpoint')
+    return record_taxonomy(record, checkpoint), int(record['tile_size'])

@@ -28,7 +28,7 @@ tiles (:func:`prepare_scene_inputs`, ``tools/infer.py --s2-products``).
 """
 import math
 import os.path as osp
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import shapely
 from affine import Affine
@@ -274,7 +274,7 @@ def prepare_region(out_dir: str, s2_sources: Sequence[str],
     from h2crop.datasets.checker import check_dataset
     from h2crop.datasets.converters import convert_region
     from h2crop.datasets.converters.parcels import write_prior_raster
-    from h2crop.taxonomy import load_taxonomy, write_taxonomy_csv
+    from h2crop.taxonomy import load_taxonomy
 
     s2_options = dict(s2_options or {})
     s2_options.setdefault('workers', workers)
@@ -284,9 +284,6 @@ def prepare_region(out_dir: str, s2_sources: Sequence[str],
     runner = scene['runner']
     root = osp.join(out_dir, TILES_DIR)
     tax = load_taxonomy(taxonomy)
-    tax_csv = osp.join(out_dir, '.taxonomy_' + tax.digest() + '.csv')
-    if not osp.isfile(tax_csv):
-        write_taxonomy_csv(tax, tax_csv)
     conv = dict(convert_options or {})
     inputs = list(scene['s2']) + [scene['enmap'], parcels] + (
         [prior_parcels] if prior_parcels else [])
@@ -296,7 +293,7 @@ def prepare_region(out_dir: str, s2_sources: Sequence[str],
     def run_tiles(over: bool) -> Dict[str, Any]:
         report = convert_region(
             root, scene['s2'], scene['enmap'], parcels, code_column,
-            tax_csv, prior_parcels_path=prior_parcels,
+            taxonomy, prior_parcels_path=prior_parcels,
             prior_code_column=prior_code_column, code_map_path=code_map,
             tile_size=tile_size, workers=workers, overwrite=over, **conv)
         keys = ('tiles_written', 'tiles_total', 'splits',
@@ -355,29 +352,3 @@ def prepare_region(out_dir: str, s2_sources: Sequence[str],
     return dict(data_root=root, config=stats['config'], s2=scene['s2'],
                 enmap=scene['enmap'], prior=prior_raster, tiles=tiles,
                 skipped=runner.skipped, summaries=runner.done)
-
-
-def checkpoint_choices(checkpoint: str) -> Tuple[Any, int]:
-    """Taxonomy and tile size a checkpoint was trained with.
-
-    For ``--like-checkpoint``: tiles of a new region made for a trained
-    model use its taxonomy and tile size.
-
-    Returns:
-        The embedded taxonomy table (None for the numeric fallback) and the
-        tile size.
-
-    Raises:
-        ProductError: When the checkpoint carries no experiment record.
-    """
-    from h2crop.engine.checkpoint_experiment import (
-        record_of_meta,
-        record_taxonomy,
-    )
-    from h2crop.models.weights.io import read_checkpoint_meta
-    record = record_of_meta(read_checkpoint_meta(checkpoint))
-    if record is None:
-        raise ProductError(f'{checkpoint} carries no experiment record '
-                           '(older or converted checkpoint): give '
-                           '--taxonomy instead of --like-checkpoint')
-    return record_taxonomy(record, checkpoint), int(record['tile_size'])

@@ -100,3 +100,27 @@ def test_rasters2h2crop_eurocrops_file_and_rpg_preset(tmp_path, capsys,
     assert tool.main(base + ['--code-map', 'rpg', '--code-column',
                              'EC_hcat_c', '--overwrite']) == 2
     assert 'holds HCAT3 codes already' in capsys.readouterr().err
+
+
+def test_rasters2h2crop_like_checkpoint(tiny_model_files, tmp_path, capsys):
+    from h2crop.taxonomy import load_taxonomy
+    tool = _load('tools/dataset_converters/rasters2h2crop.py')
+    _, ckpt, data_root = tiny_model_files  # a 96 px model
+    raw = make_synthetic_region(str(tmp_path / 'raw'), width=192,
+                                height=96, parcel_size=120.0, seed=4)
+    out = str(tmp_path / 'out')
+    argv = [out, '--s2', *raw['s2'], '--enmap', raw['enmap'],
+            '--parcels', raw['parcels'], '--code-column', 'crop_code',
+            '--code-map', raw['code_map'], '--split-block', '1',
+            '--min-valid', '0', '--like-checkpoint', ckpt]
+    assert tool.main(argv + ['--tile-size', '48']) == 2
+    assert "differs from the checkpoint's tile size 96" in \
+        capsys.readouterr().err
+    assert tool.main(argv) == 0
+    with open(osp.join(out, REPORT_FILE)) as f:
+        report = json.load(f)
+    trained = load_taxonomy(osp.join(data_root, 'cascade_labels.csv'))
+    assert report['tile_size'] == 96 and report['tiles_written'] == 2
+    assert report['taxonomy_digest'] == trained.digest()
+    assert load_taxonomy(osp.join(out, 'cascade_labels.csv')).digest() == \
+        trained.digest()

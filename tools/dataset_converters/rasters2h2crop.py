@@ -31,6 +31,7 @@ from h2crop.datasets.converters.parcels import (  # noqa: E402
     PRESET_COLUMNS,
     RPG,
 )
+from h2crop.engine.checkpoint_experiment import checkpoint_choices  # noqa: E402
 
 
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
@@ -64,11 +65,17 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
                         'converters/code_maps/) or a CSV local_code,'
                         'HCAT3_code (default: none, the codes are HCAT3 '
                         'codes)')
-    parser.add_argument('--taxonomy', required=True,
-                        help='cascade_labels.csv with an HCAT3_code column')
-    parser.add_argument('--tile-size', type=int, default=TILE_SIZE,
-                        help='tile side in S2 pixels (multiple of 3; '
-                        'default: %(default)s)')
+    tax = parser.add_mutually_exclusive_group(required=True)
+    tax.add_argument('--taxonomy',
+                     help='cascade_labels.csv with an HCAT3_code column')
+    tax.add_argument('--like-checkpoint', metavar='CKPT',
+                     help='take the taxonomy and the tile size from a '
+                     'trained checkpoint (tiles that model can be tested or '
+                     'fine-tuned on)')
+    parser.add_argument('--tile-size', type=int,
+                        help='tile side in S2 pixels, a multiple of 3 '
+                        f'(default: {TILE_SIZE}, or the checkpoint\'s with '
+                        '--like-checkpoint)')
     parser.add_argument('--split-block', type=int, default=8,
                         help='blocks of k x k tiles go to one split '
                         '(default: %(default)s)')
@@ -100,11 +107,20 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
 def main(argv: Sequence[str] = None) -> int:
     args = parse_args(argv)
     try:
+        taxonomy, tile_size = args.taxonomy, args.tile_size or TILE_SIZE
+        if args.like_checkpoint:
+            taxonomy, trained = checkpoint_choices(args.like_checkpoint)
+            if args.tile_size not in (None, trained):
+                raise ValueError(
+                    f'--tile-size {args.tile_size} differs from the '
+                    f'checkpoint\'s tile size {trained} '
+                    f'({args.like_checkpoint}); leave --tile-size out')
+            tile_size = trained
         report = convert_region(
             args.out, args.s2, args.enmap, args.parcels, args.code_column,
-            args.taxonomy, prior_parcels_path=args.prior_parcels,
+            taxonomy, prior_parcels_path=args.prior_parcels,
             prior_code_column=args.prior_code_column,
-            code_map_path=args.code_map, tile_size=args.tile_size,
+            code_map_path=args.code_map, tile_size=tile_size,
             split_block=args.split_block, val_fraction=args.val_fraction,
             test_fraction=args.test_fraction, min_valid=args.min_valid,
             workers=args.workers, seed=args.seed, id_prefix=args.id_prefix,

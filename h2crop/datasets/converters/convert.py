@@ -40,7 +40,7 @@ from h2crop.constants import (
     TAXONOMY_FILE,
     TILE_SIZE,
 )
-from h2crop.taxonomy import load_taxonomy
+from h2crop.taxonomy import load_taxonomy, write_taxonomy_csv
 
 from ..h5io import LABEL, PARCEL_ID, write_tile
 from .parcels import (
@@ -194,7 +194,9 @@ def convert_region(out_dir: str,
             parcels unless ``prior_code_column`` is given); None: the code
             map preset's column, or ``EC_hcat_c`` of a EuroCrops file
             (:func:`~.parcels.resolve_code_column`).
-        taxonomy_path: ``cascade_labels.csv`` with HCAT3 codes.
+        taxonomy_path: ``cascade_labels.csv`` with HCAT3 codes, or an
+            embedded taxonomy table (a checkpoint's, see
+            :func:`~h2crop.engine.checkpoint_experiment.checkpoint_choices`).
         prior_parcels_path: Parcels of the previous year (``prior``); None
             writes an all-background prior.
         prior_code_column: Code attribute of the prior parcels.
@@ -316,7 +318,7 @@ def convert_region(out_dir: str,
         with open(osp.join(out_dir, DATA_LISTS_DIR, f'{name}.txt'), 'w',
                   encoding='utf-8') as f:
             f.write(''.join(f'{written[i][1]}\n' for i in split[name]))
-    shutil.copyfile(taxonomy_path, osp.join(out_dir, TAXONOMY_FILE))
+    write_taxonomy_csv(taxonomy, osp.join(out_dir, TAXONOMY_FILE))
 
     split_of = {written[i][1]: name for name, idx in split.items()
                 for i in idx}
@@ -326,7 +328,8 @@ def convert_region(out_dir: str,
         prior_parcels=prior_parcels_path, code_map=code_map.name or None,
         code_column=column, prior_code_column=prior_column,
         code_map_summary=map_summary,
-        taxonomy=taxonomy_path, crs=reader.grid.crs.to_string(),
+        taxonomy=taxonomy.source, taxonomy_digest=taxonomy.digest(),
+        crs=reader.grid.crs.to_string(),
         tile_size=tile_size, tile_grid=list(reader.tile_grid),
         split_block=split_block, min_valid=min_valid,
         tiles_total=len(positions), tiles_written=len(written),
