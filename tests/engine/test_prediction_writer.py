@@ -58,7 +58,7 @@ def test_out_writes_palette_pngs_in_the_colours_of_infer(tiny_model,
         assert np.array_equal(np.asarray(png), pred[k])  # ids unchanged
         palette = np.asarray(png.getpalette()[:3 * counts[k]]).reshape(
             -1, 3)
-        expected = np.array([row[4:] for row in infer_rows
+        expected = np.array([row[4:7] for row in infer_rows
                              if row[1] == level])
         assert np.array_equal(palette, expected)
         with open(tmp_path / 'out' / f'{level}_classes.csv') as f:

@@ -80,9 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help='grid extent in --crs units, snapped outwards '
                       'to multiples of --resolution (default: none)')
     grid.add_argument('--resolution', type=float, default=S2_GSD,
-                      help=f'pixel size with --bounds (default: '
-                      f'{S2_GSD:g}; another needs '
-                      '--allow-other-resolution)')
+                      help='pixel size with --bounds (default: '
+                      '%(default)s; another needs --allow-other-resolution)')
     grid.add_argument('--allow-other-resolution', action='store_true',
                       help='accept a pixel size other than the model\'s 10 '
                       'm (default: refused)')
