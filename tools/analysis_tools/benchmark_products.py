@@ -76,6 +76,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--out', help='also write the results as JSON here '
                         '(default: none)')
     parser.add_argument('--child-stage', help=argparse.SUPPRESS)
+    parser.add_argument('--child-write', help=argparse.SUPPRESS)
     parser.add_argument('--child', nargs=2, metavar=('PRODUCTS', 'OUT'),
                         help=argparse.SUPPRESS)
     parser.add_argument('--child-out', help=argparse.SUPPRESS)
@@ -220,6 +221,9 @@ def child(args: argparse.Namespace) -> None:
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, dict]:
     args = parse_args(argv)
+    if args.child_write:
+        write_enmap_product(args.child_write, args.size)
+        return {}
     if args.child:
         (child_enmap if args.child_stage == 'enmap' else child)(args)
         return {}
@@ -233,7 +237,12 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, dict]:
                            ('large', args.size * scale)):
             folder = osp.join(work, f'{name}_{side}')
             if args.stage == 'enmap':
-                write_enmap_product(osp.join(folder, 'products'), side)
+                # in its own process: peak RSS is inherited across exec, so
+                # the measured child must not start from the writer's
+                subprocess.run([sys.executable, osp.abspath(__file__),
+                                '--child-write', osp.join(folder, 'products'),
+                                '--size', str(side)], check=True,
+                               env=dict(os.environ, PYTHONPATH=ROOT))
             else:
                 write_products(osp.join(folder, 'products'), side,
                                args.products, args.months)
