@@ -32,7 +32,12 @@ from typing import List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from h2crop.constants import TILE_SIZE  # noqa: E402
+from h2crop.datasets.converters.cli import (  # noqa: E402
+    add_parcel_arguments,
+    add_tile_arguments,
+    split_options,
+    tile_choices,
+)
 
 DEFAULT_CONFIG = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
                           'configs', 'demo', 'region_demo.py')
@@ -54,28 +59,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--enmap-products', nargs='+', required=True,
                         metavar='PATH', help='EnMAP L2A product folders '
                         '(or folders of them, or METADATA.XML files)')
-    parser.add_argument('--parcels', required=True,
-                        help='parcel declarations of the labelled year '
-                        '(GeoPackage, Shapefile, GeoParquet; a EuroCrops '
-                        'country file works as it is)')
-    parser.add_argument('--code-column', help='crop code attribute '
-                        '(default: the --code-map preset\'s, or EC_hcat_c '
-                        'of a EuroCrops file)')
-    parser.add_argument('--code-map', help='eurocrops, rpg, or a CSV '
-                        'local_code,HCAT3_code (default: none, the codes '
-                        'are HCAT3 codes)')
-    parser.add_argument('--prior-parcels', help='parcels of the previous '
-                        'year, for the prior (default: none, an '
-                        'all-background prior)')
-    parser.add_argument('--prior-code-column', help='code attribute of the '
-                        'prior parcels (default: --code-column)')
-    tax = parser.add_mutually_exclusive_group(required=True)
-    tax.add_argument('--taxonomy', help='cascade_labels.csv with HCAT3 '
-                     'codes')
-    tax.add_argument('--like-checkpoint', metavar='CKPT',
-                     help='take the taxonomy and the tile size from a '
-                     'trained checkpoint (tiles a trained model can be '
-                     'tested or fine-tuned on)')
+    add_parcel_arguments(parser)
+    add_tile_arguments(parser)
     parser.add_argument('--year', type=int, help='calendar year of the '
                         'composites (default: the first S2 product\'s)')
     grid = parser.add_argument_group(
@@ -89,24 +74,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                       metavar=('LEFT', 'BOTTOM', 'RIGHT', 'TOP'),
                       help='output bounds in --crs units, snapped outwards '
                       'to 10 m (default: none)')
-    parser.add_argument('--tile-size', type=int, help='tile side in S2 '
-                        f'pixels, a multiple of 3 (default: {TILE_SIZE}, or '
-                        'the checkpoint\'s with --like-checkpoint)')
-    parser.add_argument('--split-block', type=int, default=8,
-                        help='blocks of k x k tiles go to one split '
-                        '(default: 8)')
-    parser.add_argument('--val-fraction', type=float, default=0.15,
-                        help='target share of tiles in val (default: '
-                        '0.15)')
-    parser.add_argument('--test-fraction', type=float, default=0.15,
-                        help='target share of tiles in test (default: '
-                        '0.15)')
-    parser.add_argument('--min-valid', type=float, default=0.5,
-                        help='skip tiles with a smaller share of pixels '
-                        'with data in every month and in EnMAP (default: '
-                        '0.5)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the split (default: 0)')
     parser.add_argument('--mask-classes', nargs='+', type=int,
                         default=list(DEFAULT_MASK_CLASSES),
                         help='Sentinel-2 SCL classes that are not clear '
@@ -148,7 +115,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from h2crop.engine.checkpoint_experiment import checkpoint_choices
     from h2crop.products.errors import ProductError
     from h2crop.products.region import prepare_region
     from h2crop.taxonomy import TaxonomyError
@@ -157,25 +123,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'[prepare_region] {msg}', flush=True)
 
     try:
-        taxonomy, tile_size = args.taxonomy, args.tile_size or TILE_SIZE
-        if args.like_checkpoint:
-            taxonomy, trained = checkpoint_choices(args.like_checkpoint)
-            if args.tile_size not in (None, trained):
-                raise ProductError(
-                    f'--tile-size {args.tile_size} differs from the '
-                    f'checkpoint\'s tile size {trained} '
-                    f'({args.like_checkpoint}); leave --tile-size out')
-            tile_size = trained
+        taxonomy, tile_size = tile_choices(args)
         result = prepare_region(
             args.out, args.s2_products, args.enmap_products, args.parcels,
             taxonomy, year=args.year, code_column=args.code_column,
             code_map=args.code_map, prior_parcels=args.prior_parcels,
             prior_code_column=args.prior_code_column, like=args.like,
             crs=args.crs, bounds=args.bounds, tile_size=tile_size,
-            convert_options=dict(split_block=args.split_block,
-                                 val_fraction=args.val_fraction,
-                                 test_fraction=args.test_fraction,
-                                 min_valid=args.min_valid, seed=args.seed),
+            convert_options=split_options(args),
             s2_options=dict(mask_classes=args.mask_classes,
                             assume_offset=args.assume_offset,
                             scheduler=args.scheduler),

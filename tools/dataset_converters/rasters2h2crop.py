@@ -23,15 +23,14 @@ from typing import Sequence
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
-from h2crop.constants import NUM_MONTHS, TILE_SIZE  # noqa: E402
+from h2crop.constants import NUM_MONTHS  # noqa: E402
 from h2crop.datasets.converters import convert_region  # noqa: E402
-from h2crop.datasets.converters.parcels import (  # noqa: E402
-    EC_HCAT_CODE,
-    EUROCROPS,
-    PRESET_COLUMNS,
-    RPG,
+from h2crop.datasets.converters.cli import (  # noqa: E402
+    add_parcel_arguments,
+    add_tile_arguments,
+    split_options,
+    tile_choices,
 )
-from h2crop.engine.checkpoint_experiment import checkpoint_choices  # noqa: E402
 
 
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
@@ -45,59 +44,11 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
                         'dataset_converters/enmap_cube.py); resampled onto '
                         'the S2-aligned 30 m grid with a warning when it lies '
                         'elsewhere')
-    parser.add_argument('--parcels', required=True, help='parcels of the '
-                        'labelled year (GeoPackage, Shapefile, GeoParquet; '
-                        'EuroCrops country files as they are)')
-    parser.add_argument('--code-column',
-                        help='attribute holding the crop code (default: the '
-                        f'--code-map preset\'s, {PRESET_COLUMNS[RPG]} for '
-                        f'{RPG} and {PRESET_COLUMNS[EUROCROPS]} for '
-                        f'{EUROCROPS}, else {EC_HCAT_CODE} of a EuroCrops '
-                        'file); matched case-insensitively')
-    parser.add_argument('--prior-parcels', help='parcels of the previous '
-                        'year (the prior; default: none, an all-background '
-                        'prior)')
-    parser.add_argument('--prior-code-column', help='code attribute of the '
-                        'prior parcels (default: as for --parcels)')
-    parser.add_argument('--code-map', help=f'{EUROCROPS} (EC_hcat_c holds '
-                        f'HCAT3 codes), {RPG} (French RPG CODE_CULTU -> '
-                        'HCAT3, the table shipped in h2crop/datasets/'
-                        'converters/code_maps/) or a CSV local_code,'
-                        'HCAT3_code (default: none, the codes are HCAT3 '
-                        'codes)')
-    tax = parser.add_mutually_exclusive_group(required=True)
-    tax.add_argument('--taxonomy',
-                     help='cascade_labels.csv with an HCAT3_code column')
-    tax.add_argument('--like-checkpoint', metavar='CKPT',
-                     help='take the taxonomy and the tile size from a '
-                     'trained checkpoint (tiles that model can be tested or '
-                     'fine-tuned on)')
-    parser.add_argument('--tile-size', type=int,
-                        help='tile side in S2 pixels, a multiple of 3 '
-                        f'(default: {TILE_SIZE}, or the checkpoint\'s with '
-                        '--like-checkpoint)')
-    parser.add_argument('--split-block', type=int, default=8,
-                        help='blocks of k x k tiles go to one split '
-                        '(default: %(default)s)')
-    parser.add_argument('--val-fraction', type=float, default=0.15,
-                        help='target share of the tiles in the validation '
-                        'split (whole split blocks are assigned; default: '
-                        '%(default)s)')
-    parser.add_argument('--test-fraction', type=float, default=0.15,
-                        help='target share of the tiles in the test split; '
-                        'the rest is training (default: %(default)s)')
-    parser.add_argument('--min-valid', type=float, default=0.5,
-                        help='skip tiles with a smaller share of pixels '
-                        'with data in every month and in EnMAP (default: '
-                        '%(default)s)')
+    add_parcel_arguments(parser)
+    add_tile_arguments(parser)
     parser.add_argument('--workers', type=int, default=1,
                         help='processes cutting tiles (default: '
                         '%(default)s)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the split draw (default: %(default)s)')
-    parser.add_argument('--id-prefix', default='tile',
-                        help='sample ids are <prefix>_r<row>_c<col> '
-                        '(default: %(default)s)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an earlier conversion in OUT (default: '
                         'refuse)')
@@ -107,24 +58,14 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
 def main(argv: Sequence[str] = None) -> int:
     args = parse_args(argv)
     try:
-        taxonomy, tile_size = args.taxonomy, args.tile_size or TILE_SIZE
-        if args.like_checkpoint:
-            taxonomy, trained = checkpoint_choices(args.like_checkpoint)
-            if args.tile_size not in (None, trained):
-                raise ValueError(
-                    f'--tile-size {args.tile_size} differs from the '
-                    f'checkpoint\'s tile size {trained} '
-                    f'({args.like_checkpoint}); leave --tile-size out')
-            tile_size = trained
+        taxonomy, tile_size = tile_choices(args)
         report = convert_region(
             args.out, args.s2, args.enmap, args.parcels, args.code_column,
             taxonomy, prior_parcels_path=args.prior_parcels,
             prior_code_column=args.prior_code_column,
             code_map_path=args.code_map, tile_size=tile_size,
-            split_block=args.split_block, val_fraction=args.val_fraction,
-            test_fraction=args.test_fraction, min_valid=args.min_valid,
-            workers=args.workers, seed=args.seed, id_prefix=args.id_prefix,
-            overwrite=args.overwrite)
+            workers=args.workers, overwrite=args.overwrite,
+            **split_options(args))
     except (FileExistsError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
