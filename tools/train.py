@@ -22,6 +22,7 @@ from h2crop.engine.runner_builder import (  # noqa: E402
     finish_args,
     parse_cfg_options,
 )
+from h2crop.engine.work_dir import RunFinishedError  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -54,6 +55,11 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     try:
         runner = build_runner_from_args(args, mode='train')
+    except RunFinishedError as err:
+        # nothing failed (e.g. a requeued job that had finished): exit 0
+        shutdown_distributed()
+        print(f'nothing to do: {err}', file=sys.stderr)
+        return
     except USER_ERRORS as err:
         shutdown_distributed()
         raise SystemExit(f'error: {err}') from err

@@ -29,6 +29,15 @@ class WorkDirError(RuntimeError):
     """A run would overwrite or resume what it should not."""
 
 
+class RunFinishedError(WorkDirError):
+    """``--resume`` names a run that already reached ``max_epochs``.
+
+    Nothing failed: a job requeued after its last checkpoint was written
+    (preemption, a node lost while the process was exiting) finds its
+    training done. ``tools/train.py`` reports it and exits with status 0.
+    """
+
+
 def checkpoints_in(work_dir: str) -> List[str]:
     """Checkpoint files and the ``last_checkpoint`` record of a work dir."""
     if not osp.isdir(work_dir):
@@ -102,9 +111,9 @@ def check_epochs_left(ckpt: str, max_epochs: Optional[int],
         config: The config file, for the advice.
 
     Raises:
-        WorkDirError: When the checkpoint's epoch reached ``max_epochs``
-            (the message says how to train longer) or the file is no
-            readable checkpoint.
+        RunFinishedError: When the checkpoint's epoch reached
+            ``max_epochs`` (the message says how to train longer).
+        WorkDirError: When the file is no readable checkpoint.
     """
     from h2crop.models.weights.io import read_checkpoint_meta
     try:
@@ -113,7 +122,7 @@ def check_epochs_left(ckpt: str, max_epochs: Optional[int],
         raise WorkDirError(f'--resume {ckpt}: {err}') from err
     if max_epochs is None or not isinstance(done, int) or done < max_epochs:
         return
-    raise WorkDirError(
+    raise RunFinishedError(
         f'--resume {ckpt}: that run ended at epoch {done} and max_epochs is '
         f'{max_epochs}: nothing is left to train. To train longer, start a '
         'new run from its weights with a longer schedule: python '

@@ -76,13 +76,15 @@ def test_resume_does_not_need_pretrained_weights(tmp_path):
     assert fresh.model.s2_encoder.init_cfg.type == 'AgriFM'
 
 
-def test_resuming_a_finished_run_says_how_to_train_longer(tmp_path):
+def test_resuming_a_finished_run_says_how_to_train_longer(tmp_path,
+                                                          capsys):
     ckpt = _checkpoint(str(tmp_path / 'epoch_100.pth'), 100)
     train = _load_tool('train')
-    with pytest.raises(SystemExit) as err:
-        train.main([PAPER, '--resume', ckpt, '--work-dir', str(tmp_path)])
-    assert str(err.value) == (
-        f'error: --resume {ckpt}: that run ended at epoch 100 and '
+    # nothing failed (a requeued job that had finished): status 0
+    assert train.main([PAPER, '--resume', ckpt, '--work-dir',
+                       str(tmp_path)]) is None
+    assert capsys.readouterr().err.strip() == (
+        f'nothing to do: --resume {ckpt}: that run ended at epoch 100 and '
         'max_epochs is 100: nothing is left to train. To train longer, '
         f'start a new run from its weights with a longer schedule: python '
         f'tools/train.py {PAPER} --work-dir NEW_DIR --cfg-options '
