@@ -123,3 +123,40 @@ def test_head_kernel_size_refused():
     with pytest.raises(ValueError, match='kernel_size'):
         CascadeHeads(in_channels=6, num_classes=(3, ), levels=('level1', ),
                      kernel_size=2)
+
+
+def test_head_hidden_channels_and_linear_shortcut():
+    """Opt-in: a fixed hidden width and a per-pixel linear path to logits."""
+    torch.manual_seed(0)
+    paper = CascadeHeads(in_channels=6, num_classes=(3, 5),
+                         levels=('level1', 'level2'), with_prior=True)
+    # the paper's hidden width: half of each head input (6+3; 6+3+5)
+    assert [h.hidden.out_channels for h in paper.heads.values()] == [4, 7]
+    assert paper.shortcuts is None
+    heads = CascadeHeads(in_channels=6, num_classes=(3, 5),
+                         levels=('level1', 'level2'), with_prior=True,
+                         hidden_channels=2, linear_shortcut=True)
+    assert [h.hidden.out_channels for h in heads.heads.values()] == [2, 2]
+    feature = torch.randn(2, 6, 5, 5)
+    prior = torch.randint(0, 3, (2, 2, 5, 5))
+    out = heads(feature, prior)
+    # independent computation of level 1: context path + linear shortcut
+    one_hot = F.one_hot(prior[:, 0], 3).permute(0, 3, 1, 2).float()
+    x = torch.cat([feature, one_hot], 1)
+    head = heads.heads['level1']
+    context = F.conv2d(F.relu(F.conv2d(x, head.hidden.weight,
+                                       head.hidden.bias, padding=1)),
+                       head.conv_seg.weight, head.conv_seg.bias)
+    direct = torch.einsum('bchw,kc->bkhw', x,
+                          heads.shortcuts['level1'].weight[:, :, 0, 0])
+    assert torch.allclose(out['level1'], context + direct, atol=1e-5)
+    # every parameter, shortcut included, gets a gradient
+    gt = torch.randint(0, 3, (2, 2, 5, 5))
+    losses = heads.loss(out, gt)
+    sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in heads.parameters())
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match='hidden_channels'):
+            CascadeHeads(in_channels=6, num_classes=(3, ),
+                         levels=('level1', ), hidden_channels=bad)

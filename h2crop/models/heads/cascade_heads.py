@@ -39,6 +39,10 @@ class CascadeHeads(BaseModule):
             convolutions over the wide head inputs (F, previous logits,
             one-hot prior) are about 80 % of the demo model's multiply-adds;
             1 x 1 makes them 9x cheaper.
+        hidden_channels: Width of every head's hidden convolution; None
+            (the paper's) uses half of the head's input channels.
+        linear_shortcut: Add a 1 x 1 convolution of the head input to the
+            logits (logits = conv_seg(relu(hidden(x))) + shortcut(x)).
         init_cfg: mmengine init config.
     """
 
@@ -49,12 +53,21 @@ class CascadeHeads(BaseModule):
                  with_prior: bool = False,
                  loss_weight: Union[float, Sequence[float]] = 1.0,
                  kernel_size: int = 3,
+                 hidden_channels: Optional[int] = None,
+                 linear_shortcut: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         levels = check_levels(levels)
         if kernel_size not in (1, 3):
             raise ValueError(f'head.kernel_size={kernel_size!r}: expected 3 '
                              "(the paper's) or 1")
+        if hidden_channels is not None and (
+                isinstance(hidden_channels, bool)
+                or not isinstance(hidden_channels, int)
+                or hidden_channels < 1):
+            raise ValueError(f'head.hidden_channels={hidden_channels!r}: '
+                             "expected a positive int or None (the paper's "
+                             'half of each head input)')
         if len(num_classes) != len(levels):
             raise ValueError(f'num_classes {tuple(num_classes)} has '
                              f'{len(num_classes)} entries for levels {levels}')
@@ -68,16 +81,24 @@ class CascadeHeads(BaseModule):
         self.num_classes = tuple(int(n) for n in num_classes)
         self.with_prior = with_prior
         self.kernel_size = int(kernel_size)
+        self.hidden_channels = hidden_channels
+        self.linear_shortcut = bool(linear_shortcut)
         self.loss_weight = tuple(float(w) for w in loss_weight)
         self.heads = nn.ModuleDict()
+        self.shortcuts = nn.ModuleDict() if self.linear_shortcut else None
         previous = 0
         for level, n_cls in zip(levels, self.num_classes):
             head_in = in_channels + previous + (n_cls if with_prior else 0)
+            hidden = hidden_channels or head_in // 2
             self.heads[level] = nn.Sequential(OrderedDict(
-                hidden=nn.Conv2d(head_in, head_in // 2, kernel_size,
+                hidden=nn.Conv2d(head_in, hidden, kernel_size,
                                  padding=kernel_size // 2),
                 act=nn.ReLU(inplace=True),
-                conv_seg=nn.Conv2d(head_in // 2, n_cls, 1)))
+                conv_seg=nn.Conv2d(hidden, n_cls, 1)))
+            if self.shortcuts is not None:
+                # no bias: conv_seg's bias already shifts the logits
+                self.shortcuts[level] = nn.Conv2d(head_in, n_cls, 1,
+                                                  bias=False)
             previous = n_cls
 
     @property
@@ -128,7 +149,10 @@ class CascadeHeads(BaseModule):
                     one_hot = one_hot * prior_keep.view(-1, 1, 1, 1).to(
                         one_hot.dtype)
                 parts.append(one_hot)
-            logits = self.heads[level](torch.cat(parts, dim=1))
+            x = torch.cat(parts, dim=1)  # (B, head_in, H, W)
+            logits = self.heads[level](x)
+            if self.shortcuts is not None:
+                logits = logits + self.shortcuts[level](x)
             outputs[level] = logits  # (B, N_k + 1, H, W)
             previous = logits
         return outputs
