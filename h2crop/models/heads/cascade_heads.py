@@ -81,11 +81,10 @@ class CascadeHeads(BaseModule):
         self.num_classes = tuple(int(n) for n in num_classes)
         self.with_prior = with_prior
         self.kernel_size = int(kernel_size)
-        self.hidden_channels = hidden_channels
-        self.linear_shortcut = bool(linear_shortcut)
         self.loss_weight = tuple(float(w) for w in loss_weight)
         self.heads = nn.ModuleDict()
-        self.shortcuts = nn.ModuleDict() if self.linear_shortcut else None
+        #: Per-level 1 x 1 shortcuts (None: off, the paper's heads).
+        self.shortcuts = nn.ModuleDict() if linear_shortcut else None
         previous = 0
         for level, n_cls in zip(levels, self.num_classes):
             head_in = in_channels + previous + (n_cls if with_prior else 0)
