@@ -10,8 +10,10 @@ the options the dataset put there (``h5_path``, ``modalities``,
     'gt_sem_seg' uint8 (L, H, W)
     'gt_parcel_id' uint32 (H, W)             (when the tile has parcel ids)
 
-:class:`H2CropRandomFlipRotate` flips / rotates all of them alike and
-:class:`PackH2CropInputs` turns them into the sample structure described in
+:class:`H2CropRandomCrop` cuts them to a random window aligned to the EnMAP
+grid (experiment key ``train_crop_size``), :class:`H2CropRandomFlipRotate`
+flips / rotates all of them alike and :class:`PackH2CropInputs` turns them
+into the sample structure described in
 ``docs/design.md`` ("Sample structure": ``inputs`` dict + ``SegDataSample``).
 Values stay int16 / uint8; normalisation happens batched in the data
 preprocessor.
@@ -24,7 +26,15 @@ from mmcv.transforms import BaseTransform
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from h2crop.constants import ENMAP, LEVELS, MODALITIES, PRIOR, S2, level_index
+from h2crop.constants import (
+    ENMAP,
+    ENMAP_SCALE,
+    LEVELS,
+    MODALITIES,
+    PRIOR,
+    S2,
+    level_index,
+)
 from h2crop.registry import TRANSFORMS
 
 from .h5io import LABEL, PARCEL_ID, read_tile
@@ -202,6 +212,76 @@ class H2CropRandomFlipRotate(BaseTransform):
                 f'hflip_prob={self.hflip_prob}, '
                 f'rotate_prob={self.rotate_prob}, '
                 f'quarter_turns={self.quarter_turns})')
+
+
+@TRANSFORMS.register_module()
+class H2CropRandomCrop(BaseTransform):
+    """Random square crop of a tile, aligned to the EnMAP grid.
+
+    Set by the experiment key ``train_crop_size`` (``resolve_experiment``
+    puts it into the train pipeline after ``LoadH2CropH5``); do not add it
+    by hand. The crop's top-left corner is drawn uniformly among the
+    positions that are multiples of ``ENMAP_SCALE`` S2 pixels, so the
+    EnMAP cube is cut along whole 30 m cells: S2 (T, C, H, W), labels,
+    prior and parcel ids (L, H, W) are cut to ``crop_size`` and EnMAP
+    (B, H/3, W/3) to ``crop_size / 3``.
+
+    Added keys: ``crop_bbox`` (top, left, bottom, right in S2 pixels of the
+    tile), updated ``img_shape``.
+
+    Args:
+        crop_size: Side of the crop in S2 pixels (a multiple of 3).
+    """
+
+    def __init__(self, crop_size: int) -> None:
+        if isinstance(crop_size, bool) or not isinstance(crop_size, int) or \
+                crop_size < ENMAP_SCALE or crop_size % ENMAP_SCALE:
+            raise ValueError(f'crop_size={crop_size!r}: expected a positive '
+                             f'multiple of {ENMAP_SCALE} (S2 pixels per '
+                             'EnMAP pixel)')
+        self.crop_size = crop_size
+
+    def transform(self, results: Dict) -> Dict:
+        """Draw a crop and cut every spatial array to it.
+
+        Args:
+            results: Result dict of ``LoadH2CropH5``.
+
+        Returns:
+            dict: ``results`` with the arrays cut and ``crop_bbox`` added.
+
+        Raises:
+            ValueError: If the tile is smaller than the crop or its side is
+                not a multiple of 3 (naming the sample).
+        """
+        height, width = results[S2].shape[-2:]
+        size = self.crop_size
+        if height < size or width < size or height % ENMAP_SCALE or \
+                width % ENMAP_SCALE:
+            raise ValueError(
+                f'{results.get("sample_id", "sample")}: tile of {height} x '
+                f'{width} px cannot be cut to train_crop_size={size} '
+                f'(expected sides >= {size} and multiples of {ENMAP_SCALE})')
+        # corners in EnMAP cells, so the cube is cut along whole cells
+        top = np.random.randint((height - size) // ENMAP_SCALE + 1)
+        left = np.random.randint((width - size) // ENMAP_SCALE + 1)
+        cells = size // ENMAP_SCALE
+        r0, c0 = top * ENMAP_SCALE, left * ENMAP_SCALE  # S2 pixels
+        for key in SPATIAL_KEYS:
+            if key not in results:
+                continue
+            if key == ENMAP:
+                results[key] = np.ascontiguousarray(
+                    results[key][..., top:top + cells, left:left + cells])
+                continue
+            results[key] = np.ascontiguousarray(
+                results[key][..., r0:r0 + size, c0:c0 + size])
+        results['crop_bbox'] = (r0, c0, r0 + size, c0 + size)
+        results['img_shape'] = (size, size)
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(crop_size={self.crop_size})'
 
 
 @TRANSFORMS.register_module()

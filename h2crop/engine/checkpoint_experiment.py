@@ -7,7 +7,8 @@ levels. Every checkpoint written by training therefore holds, under
 ``meta[EXPERIMENT_META_KEY]``, the resolved experiment
 (:func:`experiment_record`): the taxonomy *table itself* (rows, not a path;
 see :func:`h2crop.taxonomy.embed_taxonomy`) with its digest, ``norm_mean`` /
-``norm_std``, ``end_month``, ``modalities``, ``levels``, ``tile_size``, the
+``norm_std``, ``end_month``, ``modalities``, ``levels``, ``tile_size``,
+``train_crop_size`` (the model's window when it was trained on crops), the
 any-window model's maximum window and inputs, and the h2crop version.
 
 Tools that load a checkpoint (``tools/test.py``, ``tools/infer.py``,
@@ -47,7 +48,7 @@ EXPERIMENT_META_KEY = 'h2crop_experiment'
 #: Choices a record holds and a config is reconciled on, in message order.
 RECORD_CHOICES: Tuple[str, ...] = ('taxonomy', 'norm_mean', 'norm_std',
                                    'end_month', 'modalities', 'levels',
-                                   'tile_size')
+                                   'tile_size', 'train_crop_size')
 #: Choices that describe the data, not the model, of an any-window model.
 ANY_WINDOW_DATA_CHOICES: Tuple[str, ...] = ('end_month', 'modalities')
 #: Modes of :func:`reconcile_experiment`: ``'infer'`` maps new inputs (the
@@ -98,6 +99,7 @@ def experiment_record(cfg: Config) -> Optional[Dict[str, Any]]:
         modalities=list(choices['modalities']),
         levels=list(choices['levels']),
         tile_size=int(choices['tile_size']),
+        train_crop_size=choices.get('train_crop_size'),
         any_window=any_window)
 
 
@@ -252,7 +254,9 @@ def reconcile_experiment(cfg: Config, record: Optional[Mapping[str, Any]],
     for key in RECORD_CHOICES:
         trained = record_taxonomy(record, checkpoint) if key == 'taxonomy' \
             else copy.deepcopy(record.get(key))
-        if key != 'taxonomy' and trained is None:
+        # None is a value of train_crop_size (whole tiles) once recorded
+        if key != 'taxonomy' and trained is None and not (
+                key == 'train_crop_size' and key in record):
             continue
         stated, value = _stated(cfg, key, mode)
         if any_window and key in ANY_WINDOW_DATA_CHOICES:

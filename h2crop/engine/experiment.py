@@ -4,16 +4,21 @@ The choices are stated once at the top of a config and derived everywhere
 at build time. A config states the experiment's choices as top-level keys
 (:data:`EXPERIMENT_KEYS`): ``data_root``, ``data_lists`` (folder of split
 lists), ``taxonomy``, ``modalities``, ``end_month``, ``levels``,
-``tile_size``, ``max_epochs`` and the band statistics ``norm_mean`` /
-``norm_std``. :func:`resolve_experiment` writes them into every place that
-uses them: the datasets of the three dataloaders (and the tile size their
-loader checks), the model (``modalities``, ``num_frames``, ``levels``,
-``taxonomy``, the EnMAP encoder -- present exactly when ``'enmap'`` is a
-modality, with ``img_size = tile_size // ENMAP_SCALE`` -- and the data
-preprocessor's statistics), the evaluators, the train loop and the ends of
-the epoch-based learning-rate schedulers. For an any-window model
-(``model.any_window`` set) ``end_month`` and ``modalities`` describe the
-data only; the model keeps its own maximum window and modalities
+``tile_size``, ``train_crop_size``, ``max_epochs`` and the band statistics
+``norm_mean`` / ``norm_std``. :func:`resolve_experiment` writes them into
+every place that uses them: the datasets of the three dataloaders (and the
+tile size their loader checks), the model (``modalities``, ``num_frames``,
+``levels``, ``taxonomy``, the EnMAP encoder -- present exactly when
+``'enmap'`` is a modality, with ``img_size = tile_size // ENMAP_SCALE`` --
+and the data preprocessor's statistics), the evaluators, the train loop and
+the ends of the epoch-based learning-rate schedulers. ``train_crop_size``
+(default None: whole tiles) trains on random crops of that side: it adds
+``H2CropRandomCrop`` to the train pipeline, sizes the EnMAP encoder's
+window (``img_size = train_crop_size // ENMAP_SCALE``) and makes the model
+test on sliding windows of the same size (``model.test_cfg``). For an
+any-window model (``model.any_window`` set) ``end_month`` and
+``modalities`` describe the data only; the model keeps its own maximum
+window and modalities
 (``model.num_frames``, ``model.modalities``) and takes any subset of them.
 
 A lower-level value that contradicts a choice (``model.num_frames=6`` with
@@ -45,7 +50,8 @@ from h2crop.validators import check_levels, check_modalities
 #: Top-level keys that state an experiment's choices.
 EXPERIMENT_KEYS: Tuple[str, ...] = (
     'data_root', 'data_lists', 'taxonomy', 'modalities', 'end_month',
-    'levels', 'tile_size', 'max_epochs', 'norm_mean', 'norm_std')
+    'levels', 'tile_size', 'train_crop_size', 'max_epochs', 'norm_mean',
+    'norm_std')
 #: Where :func:`resolve_experiment` records the choices it derived from.
 RESOLVED_KEY = 'experiment_resolved'
 #: Dataloader config key per split.
@@ -56,8 +62,12 @@ DEFAULTS: Dict[str, Any] = dict(data_lists=DATA_LISTS_DIR,
                                 modalities=MODALITIES,
                                 end_month=NUM_MONTHS,
                                 levels=LEVELS,
-                                tile_size=TILE_SIZE)
+                                tile_size=TILE_SIZE,
+                                train_crop_size=None)
 _LOADER_TRANSFORM = 'LoadH2CropH5'
+_CROP_TRANSFORM = 'H2CropRandomCrop'
+#: Smallest ``train_crop_size``: the fusion decoder starts at 1/32 of it.
+MIN_TRAIN_CROP = 32
 _MISSING = object()
 
 
@@ -101,6 +111,15 @@ def _validate(choices: Dict[str, Any]) -> None:
         raise ExperimentConfigError(
             f'tile_size={choices["tile_size"]}: expected a multiple of '
             f'{ENMAP_SCALE} (S2 pixels per EnMAP pixel)')
+    crop = choices['train_crop_size']
+    if crop is not None and (
+            isinstance(crop, bool) or not isinstance(crop, int) or
+            crop % ENMAP_SCALE or not MIN_TRAIN_CROP <= crop <=
+            choices['tile_size']):
+        raise ExperimentConfigError(
+            f'train_crop_size={crop!r}: expected None (train on whole '
+            f'tiles) or a multiple of {ENMAP_SCALE} from {MIN_TRAIN_CROP} '
+            f'to tile_size={choices["tile_size"]}')
     for key in ('data_root', 'data_lists'):
         if not isinstance(choices[key], str) or not choices[key]:
             raise ExperimentConfigError(
@@ -153,10 +172,19 @@ class _Binder:
         a previous resolution derived; otherwise the config contradicts
         itself and the user is told which top-level key to set.
         """
-        value = derive(self.choices[top])
+        was = derive(self.prev[top]) if top in self.prev else _MISSING
+        self.bind_value(owner, key, derive(self.choices[top]), was, top,
+                        where)
+
+    def bind_value(self, owner: Any, key: str, value: Any, was: Any,
+                   top: str, where: str) -> None:
+        """Set ``owner[key] = value`` derived from the choice ``top``.
+
+        ``was`` is the value a previous resolution derived (or
+        ``_MISSING``); an existing value equal to it is replaced.
+        """
         current = owner.get(key, _MISSING)
         if current is not _MISSING and _plain(current) != _plain(value):
-            was = derive(self.prev[top]) if top in self.prev else _MISSING
             if was is _MISSING or _plain(current) != _plain(was):
                 raise ExperimentConfigError(
                     f'{where}.{key}={_plain(current)!r} contradicts '
@@ -193,6 +221,45 @@ def _bind_data(cfg: Config, b: _Binder) -> None:
             if _is_dict(step) and step.get('type') == _LOADER_TRANSFORM:
                 b.bind(step, 'tile_size', 'tile_size',
                        f'{where}.pipeline[{i}]')
+        _bind_crop(ds, split, where, b)
+
+
+def _bind_crop(ds: Any, split: str, where: str, b: _Binder) -> None:
+    """Put ``train_crop_size`` into the train pipeline (only there).
+
+    With a crop size, an ``H2CropRandomCrop`` step follows the loader of the
+    train pipeline (added when absent); one found anywhere else, or in a
+    train pipeline without ``train_crop_size``, is refused: the model's
+    EnMAP window follows the key, so a crop added by hand would not reach it.
+    """
+    pipeline = ds.get('pipeline')
+    if not isinstance(pipeline, list):
+        return
+    crop = b.choices['train_crop_size']
+    steps = [i for i, step in enumerate(pipeline)
+             if _is_dict(step) and step.get('type') == _CROP_TRANSFORM]
+    old = b.prev.get('train_crop_size')
+    if crop is None and old and split == 'train' and all(
+            pipeline[i].get('crop_size') == old for i in steps):
+        for i in reversed(steps):  # added by a previous resolution
+            pipeline.pop(i)
+        steps = []
+    if steps and (split != 'train' or crop is None):
+        raise ExperimentConfigError(
+            f'{where}.pipeline[{steps[0]}] is {_CROP_TRANSFORM}: set the '
+            'top-level train_crop_size instead (it crops the train tiles '
+            'and sizes the model\'s window); leave the step out')
+    if crop is None or split != 'train':
+        return
+    if not steps:
+        loads = [i for i, step in enumerate(pipeline)
+                 if _is_dict(step) and step.get('type') == _LOADER_TRANSFORM]
+        at = loads[0] + 1 if loads else 0
+        pipeline.insert(at, dict(type=_CROP_TRANSFORM, crop_size=crop))
+        steps = [at]
+    for i in steps:
+        b.bind(pipeline[i], 'crop_size', 'train_crop_size',
+               f'{where}.pipeline[{i}]')
 
 
 def _bind_model(cfg: Config, b: _Binder) -> None:
@@ -216,15 +283,59 @@ def _bind_model(cfg: Config, b: _Binder) -> None:
                 'model.enmap_encoder is None; do not set it (the base '
                 'model config holds the EnMAP encoder, used exactly when '
                 f"{ENMAP!r} is a modality)")
-        b.bind(enmap, 'img_size', 'tile_size', 'model.enmap_encoder',
-               lambda t: t // ENMAP_SCALE)
+        # the encoder's window: the training crop, else the whole tile
+        top = 'train_crop_size' if b.choices['train_crop_size'] else \
+            'tile_size'
+        was = _MISSING
+        if 'tile_size' in b.prev:
+            was = (b.prev.get('train_crop_size') or
+                   b.prev['tile_size']) // ENMAP_SCALE
+        b.bind_value(enmap, 'img_size', b.choices[top] // ENMAP_SCALE, was,
+                     top, 'model.enmap_encoder')
+        _check_spectral_pool(enmap, top, b.choices[top])
     else:
         model['enmap_encoder'] = None
+    _bind_test_windows(model, b)
     pre = model.get('data_preprocessor')
     if _is_dict(pre):
         for key, top in (('mean', 'norm_mean'), ('std', 'norm_std')):
             if b.choices.get(top) is not None:
                 b.bind(pre, key, top, 'model.data_preprocessor')
+
+
+def _check_spectral_pool(enmap: Any, top: str, side: int) -> None:
+    """The EnMAP window must be a multiple of the spectral pooling."""
+    pool = (enmap.get('spectral_vit') or {}).get('pool_size', 4)
+    cells = side // ENMAP_SCALE
+    if isinstance(pool, int) and pool > 0 and cells % pool:
+        raise ExperimentConfigError(
+            f'{top}={side}: its EnMAP side {cells} is not a multiple of '
+            f'model.enmap_encoder.spectral_vit.pool_size={pool}; choose '
+            f'{top} as a multiple of {ENMAP_SCALE * pool}')
+
+
+def _bind_test_windows(model: Any, b: _Binder) -> None:
+    """A model trained on crops tests on windows of the same size.
+
+    With ``train_crop_size`` the model's ``test_cfg`` defaults to sliding
+    windows of that size (``mode='slide'``, ``crop_size``); a stated
+    ``crop_size`` that differs is refused.
+    """
+    crop = b.choices['train_crop_size']
+    test_cfg = model.get('test_cfg')
+    if crop is None:
+        old = b.prev.get('train_crop_size')
+        if old and _is_dict(test_cfg) and test_cfg.get('crop_size') == old:
+            # derived by a previous resolution that trained on crops
+            test_cfg.pop('crop_size')
+            if test_cfg.get('mode') == 'slide':
+                test_cfg.pop('mode')
+        return
+    if test_cfg is None:
+        model['test_cfg'] = {}
+        test_cfg = model['test_cfg']  # the ConfigDict made of it
+    test_cfg.setdefault('mode', 'slide')
+    b.bind(test_cfg, 'crop_size', 'train_crop_size', 'model.test_cfg')
 
 
 def _any_window_maximum(model: Any, choices: Mapping[str, Any]

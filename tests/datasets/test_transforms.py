@@ -12,6 +12,7 @@ from mmseg.structures import SegDataSample
 from h2crop.constants import ENMAP, ENMAP_BANDS, PRIOR, S2, S2_BANDS
 from h2crop.datasets.transforms import (
     GT_KEY,
+    H2CropRandomCrop,
     H2CropRandomFlipRotate,
     PackH2CropInputs,
 )
@@ -151,3 +152,42 @@ def test_original_rotation_turns_37_5_percent():
     for bad in ((), (4, ), (1, 1)):
         with pytest.raises(ValueError, match='quarter_turns'):
             H2CropRandomFlipRotate(quarter_turns=bad)
+
+
+def test_random_crop_cuts_every_array_along_enmap_cells():
+    np.random.seed(0)
+    crop = H2CropRandomCrop(6)
+    corners = set()
+    for _ in range(60):
+        res = _coords_results()
+        orig = {key: res[key].copy() for key in (S2, ENMAP, GT_KEY, PRIOR)}
+        out = crop(res)
+        r0, c0, r1, c1 = out['crop_bbox']
+        corners.add((r0, c0))
+        assert (r1 - r0, c1 - c0) == (6, 6) and r0 % 3 == c0 % 3 == 0
+        assert out['img_shape'] == (6, 6)
+        # S2 / labels / prior: the window of the original arrays
+        for key in (S2, GT_KEY, PRIOR):
+            assert np.array_equal(out[key], orig[key][..., r0:r1, c0:c1])
+            assert out[key].flags.c_contiguous
+        assert out[ENMAP].shape == (ENMAP_BANDS, 2, 2)
+        # each S2 pixel still lies under the EnMAP cell that covers it
+        pix = out[S2][0, 0].astype(int)  # original pixel ids
+        orig_block = (pix // W // 3) * (W // 3) + (pix % W) // 3
+        covering = np.repeat(np.repeat(out[ENMAP][0], 3, 0), 3, 1)
+        assert np.array_equal(orig_block, covering)
+    # every cell-aligned corner of the 12-px tile is drawn: 3 x 3
+    assert corners == {(r, c) for r in (0, 3, 6) for c in (0, 3, 6)}
+
+
+def test_random_crop_whole_tile_and_refusals():
+    res = _coords_results()
+    s2 = res[S2].copy()
+    out = H2CropRandomCrop(H)(res)
+    assert out['crop_bbox'] == (0, 0, H, W)
+    assert np.array_equal(out[S2], s2)
+    for bad in (0, 4, 7.5, True):
+        with pytest.raises(ValueError, match='multiple of 3'):
+            H2CropRandomCrop(bad)
+    with pytest.raises(ValueError, match='train_crop_size=15'):
+        H2CropRandomCrop(15)(_coords_results())

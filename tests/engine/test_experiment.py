@@ -131,3 +131,85 @@ def test_a_resolved_config_resolves_again_after_its_choices_change(tmp_path):
         'end_month']
     assert again.model.enmap_encoder.img_size == 16
     assert again.train_cfg.max_epochs == 2
+
+
+def _steps(ds, kind):
+    return [(i, s) for i, s in enumerate(ds.pipeline) if s['type'] == kind]
+
+
+def test_train_crop_size_reaches_train_pipeline_encoder_and_test_windows():
+    cfg = Config.fromfile(DEMO)
+    cfg.train_crop_size = 48
+    out = resolve_experiment(cfg)
+    train, val, test = _datasets(out)
+    crops = _steps(train, 'H2CropRandomCrop')
+    assert [(i, s['crop_size']) for i, s in crops] == [(1, 48)]
+    assert _steps(train, 'LoadH2CropH5')[0][0] == 0  # cut after loading
+    assert not _steps(val, 'H2CropRandomCrop')
+    assert not _steps(test, 'H2CropRandomCrop')
+    assert out.model.enmap_encoder.img_size == 48 // ENMAP_SCALE
+    assert out.model.test_cfg.mode == 'slide'
+    assert out.model.test_cfg.crop_size == 48
+    assert out[RESOLVED_KEY]['train_crop_size'] == 48
+    assert resolve_experiment(out).model == out.model  # idempotent
+    # without EnMAP the crop still sets the train pipeline and test windows
+    cfg.modalities = ('s2', )
+    s2 = resolve_experiment(cfg)
+    assert s2.model.enmap_encoder is None
+    assert s2.model.test_cfg.crop_size == 48
+    assert _steps(s2.train_dataloader.dataset, 'H2CropRandomCrop')
+    # whole tiles (the default) change nothing
+    plain = resolve_experiment(Config.fromfile(DEMO))
+    assert plain.get('train_crop_size') is None
+    assert not _steps(plain.train_dataloader.dataset, 'H2CropRandomCrop')
+    assert plain.model.enmap_encoder.img_size == 96 // ENMAP_SCALE
+    assert 'crop_size' not in (plain.model.get('test_cfg') or {})
+
+
+def test_train_crop_size_resolves_again_when_changed_or_removed():
+    cfg = Config.fromfile(DEMO)
+    cfg.train_crop_size = 48
+    out = resolve_experiment(cfg)
+    out.train_crop_size = 72
+    again = resolve_experiment(out)
+    assert again.model.enmap_encoder.img_size == 24
+    assert again.model.test_cfg.crop_size == 72
+    assert [s['crop_size'] for _, s in _steps(
+        again.train_dataloader.dataset, 'H2CropRandomCrop')] == [72]
+    again.train_crop_size = None
+    whole = resolve_experiment(again)
+    assert whole.model.enmap_encoder.img_size == 32
+    assert 'crop_size' not in whole.model.test_cfg
+    assert whole.model.test_cfg.get('mode', 'whole') == 'whole'
+    assert not _steps(whole.train_dataloader.dataset, 'H2CropRandomCrop')
+
+
+@pytest.mark.parametrize('value,message', [
+    (50, 'multiple of 3'), (30, 'from 32'), (99, 'tile_size=96'),
+    (42, 'EnMAP side 14 is not a multiple of .*pool_size=4'),
+    (True, 'train_crop_size=True')])
+def test_invalid_train_crop_sizes_are_refused(value, message):
+    cfg = Config.fromfile(DEMO)
+    cfg.train_crop_size = value
+    with pytest.raises(ExperimentConfigError, match=message):
+        resolve_experiment(cfg)
+
+
+def test_a_crop_step_added_by_hand_is_refused_naming_the_key():
+    cfg = Config.fromfile(DEMO)
+    cfg.train_dataloader.dataset.pipeline.insert(
+        1, dict(type='H2CropRandomCrop', crop_size=48))
+    with pytest.raises(ExperimentConfigError,
+                       match='pipeline.1. is H2CropRandomCrop: set the '
+                       'top-level train_crop_size'):
+        resolve_experiment(cfg)
+    cfg.train_crop_size = 72  # a contradicting step is refused as well
+    with pytest.raises(ExperimentConfigError,
+                       match='crop_size=48 contradicts train_crop_size=72'):
+        resolve_experiment(cfg)
+    cfg = Config.fromfile(DEMO)
+    cfg.train_crop_size = 48
+    cfg.model.test_cfg = dict(crop_size=96)
+    with pytest.raises(ExperimentConfigError,
+                       match='model.test_cfg.crop_size=96 contradicts'):
+        resolve_experiment(cfg)

@@ -1,5 +1,9 @@
 """Speed and peak memory of an h2crop model on random full tiles.
 
+A config with ``train_crop_size`` is timed on windows of that side (what
+one training sample and one test window are); times stay "per tile", i.e.
+per window.
+
 Reports, per tile:
 
 * forward: eval mode under ``torch.no_grad()``, ``mode='tensor'``;
@@ -210,6 +214,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ExperimentConfigError as err:  # e.g. a misspelt option key
         raise SystemExit(f'error: {err}') from err
     tile = int(cfg.get('tile_size', TILE_SIZE))
+    # a model trained on crops (train_crop_size) steps and tests on
+    # windows of that side: time those
+    crop = cfg.get('train_crop_size')
+    tile = int(crop) if crop else tile
     batch = args.batch_size
 
     model = build_model_from_cfg(cfg, 'cpu').to(device)
@@ -230,7 +238,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f'{"bf16 autocast" if amp else "float32"}'
           + (' (--amp applies to CUDA only; ignored)' if args.amp and not amp
              else ''))
-    print(f'tile {tile}x{tile} px, batch {batch}, iters {args.iters}, '
+    what = 'window (train_crop_size)' if crop else 'tile'
+    print(f'{what} {tile}x{tile} px, batch {batch}, iters {args.iters}, '
           f'warmup {args.warmup}; model {params["total"] / 1e6:.1f} M '
           f'parameters; modalities {tuple(cfg.model.modalities)}, '
           f'T = {cfg.model.num_frames}')
