@@ -15,6 +15,16 @@ the test metric's JSON file is read back. A per-pixel MLP baseline
 every input set and window of the variants. The results are written as CSV
 and Markdown tables (per-level mFscore, EnMAP gain per level, changed /
 unchanged pixels) and a bar plot.
+
+With time budgets (``budgets``, minutes) every variant and its baseline
+are instead trained once per budget for as long as the budget allows on
+this machine: one calibration epoch measures the model's iteration time
+(mmengine's logged ``time``, data loading included) and iterations per
+epoch, giving ``max_epochs = max(1, round(budget / epoch time))``
+(validated once, at the end); a short calibration fit gives the baseline's
+seconds per Adam step and so its steps. The ``budget`` table and
+``budget.png`` give scores against the measured training minutes, so
+models and baseline are compared at equal wall time.
 """
 import csv
 import glob
@@ -45,6 +55,13 @@ INDEPENDENT = 'indep'
 BASELINE_PREFIX = 'MLP '
 #: Result key of a model's training wall time.
 TRAIN_SECONDS = 'train_seconds'
+#: Result keys of what a time budget gave a model / the baseline.
+BUDGET_EPOCHS = 'budget_epochs'
+BUDGET_STEPS = 'budget_steps'
+#: Result key of the baseline's measured seconds per Adam step.
+BUDGET_STEP_SECONDS = 'budget_step_seconds'
+#: Adam steps of the baseline's step-time calibration.
+CALIBRATION_STEPS = 200
 _VARIANT_RE = re.compile(r'^(?P<inputs>[A-Z0-9+]+)(@(?P<month>\d+))?'
                          r'(:(?P<heads>[a-z]+))?$')
 _REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -208,9 +225,49 @@ def run_variant(config: str, variant: Variant, work_dir: str,
     return metrics
 
 
+def calibrate_epoch(config: str, work_dir: str, options: Sequence[str],
+                    overwrite: bool = False) -> Tuple[float, int]:
+    """Train one epoch; its median iteration time and iterations.
+
+    The iteration times are those mmengine's ``IterTimerHook`` measured
+    (data loading included), read from the run's message hub.
+
+    Returns:
+        (seconds per epoch, iterations per epoch): the median iteration
+        time (the first iterations, which start the workers, weigh
+        nothing) times the iterations of the epoch.
+
+    Raises:
+        RuntimeError: If the run recorded no iteration time.
+    """
+    from mmengine.logging import MessageHub
+    train = _load_tool('train')
+    argv = [config, '--work-dir', work_dir] + (
+        ['--overwrite'] if overwrite else [])
+    train.main(argv + ['--cfg-options'] + list(options) + ['max_epochs=1'])
+    buf = MessageHub.get_current_instance().log_scalars.get('train/time')
+    times = sorted(float(t) for t in buf.data[0]) if buf is not None else []
+    if not times:
+        raise RuntimeError(f'{work_dir}: the calibration epoch recorded no '
+                           'iteration time')
+    return times[len(times) // 2] * len(times), len(times)
+
+
+def budget_epochs(budget_minutes: float, epoch_seconds: float) -> int:
+    """Epochs that fill a budget: ``max(1, round(budget / epoch))``."""
+    return max(1, int(round(budget_minutes * 60. / epoch_seconds)))
+
+
 def run_baseline(config: str, variant: Variant, data_root: str,
-                 extra: Sequence[str] = (), **kwargs) -> Dict[str, float]:
-    """Train and test the per-pixel baseline of a variant's inputs."""
+                 extra: Sequence[str] = (),
+                 budget_minutes: Optional[float] = None,
+                 **kwargs) -> Dict[str, float]:
+    """Train and test the per-pixel baseline of a variant's inputs.
+
+    With ``budget_minutes`` the Adam steps fill the budget: a fit of
+    :data:`CALIBRATION_STEPS` steps (pixel sampling included) measures the
+    seconds per step.
+    """
     from .pixel_baseline import baseline_from_cfg
     cfg = Config.fromfile(config)
     cfg.data_root = data_root
@@ -219,12 +276,24 @@ def run_baseline(config: str, variant: Variant, data_root: str,
         cfg.end_month = variant.end_month
     cfg.merge_from_dict(_parse_extra(extra))
     cfg = resolve_experiment(cfg)
-    model = baseline_from_cfg(cfg, variant.modalities,
-                              cfg[RESOLVED_KEY]['end_month'], **kwargs)
+    month = cfg[RESOLVED_KEY]['end_month']
+    extra_keys: Dict[str, float] = {}
+    if budget_minutes is not None:
+        kwargs = dict(kwargs, steps=CALIBRATION_STEPS)
+        probe = baseline_from_cfg(cfg, variant.modalities, month, **kwargs)
+        start = time.perf_counter()
+        probe.fit()
+        per_step = (time.perf_counter() - start) / CALIBRATION_STEPS
+        kwargs['steps'] = max(CALIBRATION_STEPS,
+                              int(budget_minutes * 60. / per_step))
+        extra_keys[BUDGET_STEPS] = kwargs['steps']
+        extra_keys[BUDGET_STEP_SECONDS] = per_step
+    model = baseline_from_cfg(cfg, variant.modalities, month, **kwargs)
     start = time.perf_counter()
     model.fit()
     seconds = time.perf_counter() - start
-    return dict(model.evaluate(), **{TRAIN_SECONDS: round(seconds, 1)})
+    return dict(model.evaluate(), **{TRAIN_SECONDS: round(seconds, 1)},
+                **extra_keys)
 
 
 def _parse_extra(extra: Sequence[str]) -> dict:
@@ -431,7 +500,7 @@ def run_ablation(config: str, variants: Sequence[str], data_root: str,
     results: Dict[str, Dict[str, float]] = {}
     baselines: Dict[tuple, Dict[str, float]] = {}
     for v in parsed:
-        folder = osp.join(work_dir, re.sub(r'[^A-Za-z0-9]+', '_', v.name))
+        folder = osp.join(work_dir, _slug(v.name))
         print_log(f'ablation: variant {v.name} in {folder}',
                   logger='current')
         results[v.name] = run_variant(config, v, folder, data_root, epochs,
@@ -448,3 +517,135 @@ def run_ablation(config: str, variants: Sequence[str], data_root: str,
                   indent=2)
     return write_tables(results, parsed, baselines, work_dir,
                         synthetic_twins(data_root))
+
+
+def _slug(name: str) -> str:
+    return re.sub(r'[^A-Za-z0-9]+', '_', name)
+
+
+def _budget_options(epochs: int) -> List[str]:
+    """Train ``epochs`` epochs, validating and saving once, at the end."""
+    return [f'max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
+            f'default_hooks.checkpoint.interval={epochs}']
+
+
+def run_budgets(config: str, variants: Sequence[str], data_root: str,
+                work_dir: str, budgets: Sequence[float],
+                baseline: bool = True, extra: Sequence[str] = (),
+                overwrite: bool = False) -> Dict[str, str]:
+    """Scores at equal wall time: every variant and baseline per budget.
+
+    Args:
+        config: Base config.
+        variants: Variant strings (no ``:indep``).
+        data_root: Dataset folder.
+        work_dir: ``<variant>/calibration`` and ``<variant>/<B>min``
+            sub-folders; ``budget.{csv,md,png}`` and ``budget_results.json``.
+        budgets: Training budgets in minutes.
+        baseline: Also train the per-pixel baseline at every budget.
+        extra: Further ``KEY=VALUE`` config options for every model.
+        overwrite: Replace an earlier run in ``work_dir``.
+
+    Returns:
+        Written table and plot paths (``budget_csv``, ``budget_md``,
+        ``budget_plot``).
+
+    Raises:
+        ValueError: On a non-positive budget or an ``:indep`` variant.
+        FileExistsError: If ``work_dir`` holds an earlier run and
+            ``overwrite`` is not set.
+    """
+    results_file = osp.join(work_dir, 'budget_results.json')
+    if osp.exists(results_file) and not overwrite:
+        raise FileExistsError(
+            f'{work_dir} holds an earlier budget run ({results_file}); pass '
+            '--overwrite to replace it or choose another --work-dir')
+    minutes = sorted({float(b) for b in budgets})
+    if not minutes or minutes[0] <= 0:
+        raise ValueError(f'--budget-minutes {list(budgets)}: expected '
+                         'positive minutes')
+    parsed = [parse_variant(v) for v in variants]
+    if any(v.independent for v in parsed):
+        raise ValueError(f':{INDEPENDENT} variants train one model per '
+                         'level; give budgets to cascade variants only')
+    rows: List[dict] = []
+    for v in parsed:
+        folder = osp.join(work_dir, _slug(v.name))
+        opts = _options(v, LEVELS, data_root, None, extra)
+        start = time.perf_counter()
+        epoch_s, iters = calibrate_epoch(
+            config, osp.join(folder, 'calibration'), opts, overwrite)
+        calibration = dict(epoch_seconds=round(epoch_s, 3),
+                           iters_per_epoch=iters,
+                           wall_seconds=round(time.perf_counter() - start, 1))
+        print_log(f'budget: {v.name}: {epoch_s:.1f} s per epoch of {iters} '
+                  'iterations', logger='current')
+        for b in minutes:
+            epochs = budget_epochs(b, epoch_s)
+            m = train_and_test(config, osp.join(folder, f'{b:g}min'),
+                               opts + _budget_options(epochs), overwrite)
+            m[BUDGET_EPOCHS] = epochs
+            rows.append(dict(name=v.name, budget=b, metrics=m,
+                             calibration=calibration))
+        if baseline:
+            name = BASELINE_PREFIX + v.inputs + (
+                f'@{v.end_month}' if v.end_month else '')
+            if any(r['name'] == name for r in rows):
+                continue
+            for b in minutes:
+                m = run_baseline(config, v, data_root, extra,
+                                 budget_minutes=b)
+                rows.append(dict(name=name, budget=b, metrics=m))
+    os.makedirs(work_dir, exist_ok=True)
+    with open(results_file, 'w', encoding='utf-8') as f:
+        json.dump(rows, f, indent=2)
+    return write_budget_table(rows, work_dir)
+
+
+def write_budget_table(rows: Sequence[dict],
+                       out_dir: str) -> Dict[str, str]:
+    """``budget`` table (one row per variant and budget) and its plot."""
+    header = ['variant', 'budget min', 'epochs / steps', 'train min'] + [
+        f'{lv} mFscore' for lv in LEVELS] + ['mean']
+    table, curves = [], {}
+    for r in rows:
+        m = r['metrics']
+        vals = [m.get(f'{lv}/mFscore') for lv in LEVELS]
+        known = [x for x in vals if x is not None]
+        mean = sum(known) / len(known) if known else None
+        length = m.get(BUDGET_EPOCHS, m.get(BUDGET_STEPS))
+        table.append([r['name'], f'{r["budget"]:g}',
+                      '' if length is None else str(length),
+                      f'{m[TRAIN_SECONDS] / 60:.1f}'] +
+                     [_fmt(x) for x in vals] + [_fmt(mean)])
+        curves.setdefault(r['name'], []).append(
+            (m[TRAIN_SECONDS] / 60, mean, m.get(f'{LEVELS[-1]}/mFscore')))
+    paths = {f'budget_{k}': p
+             for k, p in _write(out_dir, 'budget', header, table).items()}
+    paths['budget_plot'] = plot_budget(curves,
+                                       osp.join(out_dir, 'budget.png'))
+    return paths
+
+
+def plot_budget(curves: Dict[str, List[tuple]], path: str) -> str:
+    """Mean and level-4 mFscore against training minutes, per variant."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+    for name, points in curves.items():
+        points = sorted(points)
+        style = '--' if name.startswith(BASELINE_PREFIX) else '-'
+        for ax, k in zip(axes, (1, 2)):
+            ax.plot([p[0] for p in points],
+                    [p[k] if p[k] is not None else float('nan')
+                     for p in points], style, marker='o', label=name)
+    for ax, what in zip(axes, ('mean mFscore (%)', 'level4 mFscore (%)')):
+        ax.set_xlabel('training minutes (measured)')
+        ax.set_ylabel(what)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize='small')
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -10,9 +10,17 @@ import pytest
 import torch
 
 from h2crop.analysis.ablation import (
+    BUDGET_EPOCHS,
+    BUDGET_STEP_SECONDS,
+    BUDGET_STEPS,
+    CALIBRATION_STEPS,
+    TRAIN_SECONDS,
+    budget_epochs,
     parse_variant,
     run_ablation,
+    run_budgets,
     synthetic_twins,
+    write_budget_table,
 )
 from h2crop.analysis.pixel_baseline import PixelBaseline, pixel_features
 from h2crop.constants import (
@@ -27,6 +35,7 @@ from h2crop.constants import (
     S2_BANDS,
 )
 from h2crop.datasets.h5io import LABEL, find_key
+from h2crop.engine.checkpoint_experiment import record_of_meta
 from h2crop.taxonomy import load_taxonomy
 
 from .._synthetic import make_tiny_dataset
@@ -143,3 +152,92 @@ def test_run_ablation_smoke(tmp_path):
                                                 'MLP S2+H vs MLP S2']
     with pytest.raises(FileExistsError, match='--overwrite'):
         run_ablation(cfg_path, ['S2'], root, out, epochs=1)
+
+
+def test_budget_epochs_fill_the_budget():
+    assert budget_epochs(10, 60.) == 10
+    assert budget_epochs(10, 45.) == 13  # 13.3 rounded
+    assert budget_epochs(0.1, 60.) == 1  # at least one epoch
+
+
+def test_run_budgets_trains_on_crops_at_equal_wall_time(tmp_path):
+    """Calibrated epochs per budget, crops trained, windows tested."""
+    root = make_tiny_dataset(tmp_path / 'data', num_samples=3, size=72,
+                             seed=2)
+    cfg = tiny_runner_cfg(root, str(tmp_path / 'unused'), resolve=False)
+    cfg.tile_size = 72
+    for loader in ('train_dataloader', 'val_dataloader',
+                   'test_dataloader'):
+        cfg[loader].batch_size = 1
+    cfg_path = str(tmp_path / 'tiny.py')
+    cfg.dump(cfg_path)
+    out = str(tmp_path / 'budget')
+    budgets = (0.01,)
+    paths = run_budgets(cfg_path, ['S2+H'], root, out, budgets,
+                        extra=['train_crop_size=48'])
+    with open(osp.join(out, 'budget_results.json'), encoding='utf-8') as f:
+        rows = json.load(f)
+    assert [(r['name'], r['budget']) for r in rows] == [
+        ('S2+H', 0.01), ('MLP S2+H', 0.01)]
+    cal = rows[0]['calibration']
+    # 3 tiles, 1 train tile at batch 1: one iteration per epoch, timed
+    # within the calibration run's wall time
+    assert cal['iters_per_epoch'] == 1
+    assert 0 < cal['epoch_seconds'] < cal['wall_seconds']
+    assert rows[0]['metrics'][BUDGET_EPOCHS] == budget_epochs(
+        0.01, cal['epoch_seconds'])
+    for r in rows[1:]:
+        m = r['metrics']
+        # the baseline's steps fill the budget at its measured step time
+        # (at least the calibration's own steps)
+        assert m[BUDGET_STEP_SECONDS] > 0
+        assert m[BUDGET_STEPS] == max(
+            CALIBRATION_STEPS, int(r['budget'] * 60. / m[BUDGET_STEP_SECONDS]))
+    # the model was built for 48-px windows and tested on them
+    run = osp.join(out, 'S2_H', '0.01min')
+    dumped = [f for f in os.listdir(run) if f.endswith('.py')]
+    from mmengine.config import Config
+    used = Config.fromfile(osp.join(run, dumped[0]))
+    assert used.model.enmap_encoder.img_size == 16
+    assert used.model.test_cfg.mode == 'slide'
+    # ... and its checkpoint records that it was trained on 48-px crops
+    epochs = rows[0]['metrics'][BUDGET_EPOCHS]
+    ckpt = torch.load(osp.join(run, f'epoch_{epochs}.pth'),
+                      map_location='cpu', weights_only=False)
+    assert record_of_meta(ckpt['meta'])['train_crop_size'] == 48
+    for r in rows:
+        assert 0 <= r['metrics']['level1/mFscore'] <= 100
+    with open(paths['budget_csv'], encoding='utf-8') as f:
+        table = list(csv.DictReader(f))
+    assert [t['variant'] for t in table] == [r['name'] for r in rows]
+    assert osp.isfile(paths['budget_plot'])
+    with pytest.raises(FileExistsError, match='--overwrite'):
+        run_budgets(cfg_path, ['S2'], root, out, budgets)
+    with pytest.raises(ValueError, match='positive minutes'):
+        run_budgets(cfg_path, ['S2'], root, str(tmp_path / 'b2'), [0])
+
+
+def test_budget_table_means_and_plot(tmp_path):
+    """One row per variant and budget; the mean over the levels."""
+    def metrics(scores, seconds, **length):
+        m = {f'level{i + 1}/mFscore': v for i, v in enumerate(scores)}
+        return dict(m, **{TRAIN_SECONDS: seconds}, **length)
+    rows = [
+        dict(name='S2', budget=5.0,
+             metrics=metrics([90., 50., 40., 20.], 290., budget_epochs=7)),
+        dict(name='S2', budget=10.0,
+             metrics=metrics([95., 60., 50., 35.], 612., budget_epochs=14)),
+        dict(name='MLP S2', budget=5.0,
+             metrics=metrics([99., 80., 70., 60.], 300., budget_steps=9000)),
+    ]
+    paths = write_budget_table(rows, str(tmp_path))
+    with open(paths['budget_csv'], encoding='utf-8') as f:
+        table = list(csv.DictReader(f))
+    assert [(t['variant'], t['budget min'], t['epochs / steps'])
+            for t in table] == [('S2', '5', '7'), ('S2', '10', '14'),
+                                ('MLP S2', '5', '9000')]
+    assert [float(t['mean']) for t in table] == pytest.approx(
+        [50., 60., 77.25], abs=0.01)
+    assert [float(t['train min']) for t in table] == pytest.approx(
+        [4.8, 10.2, 5.0], abs=0.05)
+    assert osp.getsize(paths['budget_plot']) > 0

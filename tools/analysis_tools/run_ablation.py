@@ -12,6 +12,17 @@ Examples::
         --variants S2 S2+H S2+P S2+H+P S2:indep --epochs 12 \
         --work-dir work_dirs/ablation
 
+With ``--budget-minutes 5 10 20`` every variant and its baseline are
+trained once per budget for as long as it allows on this machine (epochs
+from one calibration epoch, baseline steps from a short calibration fit),
+writing the ``budget`` table and ``budget.png`` (scores against measured
+training minutes)::
+
+    python tools/analysis_tools/run_ablation.py \
+        configs/demo/h2crop_demo_s2_h_p.py --data-root data/demo \
+        --variants S2 S2+H --budget-minutes 5 10 20 \
+        --work-dir work_dirs/budget
+
 With ``--any-window-curve [CHECKPOINT]`` the tool instead trains the given
 any-window config once (or takes CHECKPOINT) and tests that one model at
 every end month x input subset (``--curve-months``, ``--curve-inputs``),
@@ -29,7 +40,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 
-from h2crop.analysis.ablation import run_ablation  # noqa: E402
+from h2crop.analysis.ablation import run_ablation, run_budgets  # noqa: E402
 from h2crop.analysis.any_window import (  # noqa: E402
     CURVE_INPUTS,
     CURVE_MONTHS,
@@ -60,6 +71,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--epochs', type=int,
                         help='max_epochs of every model (default: the '
                         "config's)")
+    parser.add_argument('--budget-minutes', nargs='+', type=float,
+                        metavar='MIN',
+                        help='instead of --epochs: train every variant and '
+                        'its baseline once per budget, as long as the '
+                        'budget allows on this machine (one calibration '
+                        'epoch first), and write the budget table and '
+                        'curve (default: off)')
     parser.add_argument('--work-dir', default='work_dirs/ablation',
                         help='one sub-folder per variant; tables here '
                         '(default: %(default)s)')
@@ -98,6 +116,21 @@ def main(argv=None) -> None:
         return
     if not args.variants:
         raise SystemExit('error: give --variants (or --any-window-curve)')
+    if args.budget_minutes:
+        if args.epochs is not None:
+            raise SystemExit('error: --budget-minutes sets the epochs of '
+                             'every model; leave --epochs out')
+        try:
+            paths = run_budgets(
+                args.config, args.variants, args.data_root, args.work_dir,
+                args.budget_minutes, baseline=not args.no_baseline,
+                extra=args.cfg_options, overwrite=args.overwrite)
+        except (ValueError, FileExistsError) as err:
+            raise SystemExit(f'error: {err}') from err
+        with open(paths['budget_md'], encoding='utf-8') as f:
+            print(f.read())
+        print('\n'.join(f'{k}: {v}' for k, v in sorted(paths.items())))
+        return
     try:
         paths = run_ablation(
             args.config, args.variants, args.data_root, args.work_dir,
