@@ -53,7 +53,9 @@ def test_config_is_consistent(config):
         assert tuple(ev.levels) == tuple(model.levels)
     assert ('enmap' in model.modalities) == (model.enmap_encoder is not None)
     if model.enmap_encoder is not None:
-        assert model.enmap_encoder.img_size * ENMAP_SCALE == cfg.tile_size
+        # built for the training window: the tile or its crops
+        assert model.enmap_encoder.img_size * ENMAP_SCALE == (
+            cfg.get('train_crop_size') or cfg.tile_size)
     for ev in (cfg.val_evaluator, cfg.test_evaluator):
         assert ev.taxonomy == model.taxonomy
     assert cfg.param_scheduler[-1].end == cfg.train_cfg.max_epochs
@@ -87,7 +89,7 @@ def test_config_builds_and_runs_at_reduced_size(config):
     model_cfg.s2_encoder.update(embed_dims=8, depths=(1, 1, 1, 1),
                                 num_heads=(1, 1, 2, 2), window_size=(2, 3, 3),
                                 init_cfg=None)
-    tile = 96
+    tile = cfg.get('train_crop_size') or 96  # the window it is built for
     if model_cfg.enmap_encoder is not None:
         model_cfg.enmap_encoder.update(
             img_size=tile // 3,

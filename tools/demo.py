@@ -37,7 +37,7 @@ from h2crop.constants import DATA_LISTS_DIR, H5_DIR, LEVELS, TAXONOMY_FILE  # no
 from h2crop.datasets.band_stats import compute_band_stats, write_band_stats  # noqa: E402
 from h2crop.datasets.synthetic import make_synthetic_dataset  # noqa: E402
 
-CONFIG = osp.join(ROOT, 'configs', 'demo', 'h2crop_demo_s2_h_p.py')
+CONFIG = osp.join(ROOT, 'configs', 'demo', 'h2crop_demo_crop.py')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
