@@ -177,7 +177,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     best = newest(osp.join(args.work_dir, 'best_mFscore_*.pth'))
     show_dir = osp.join(args.work_dir, 'test_vis')
     run([py, 'tools/test.py', config, best, '--work-dir', args.work_dir,
-         '--show-dir', show_dir, '--cfg-options', *opts])
+         '--show-dir', show_dir,
+         *(['--overwrite'] if args.overwrite else []),
+         '--cfg-options', *opts])
     result_json = newest(osp.join(args.work_dir, 'test_metrics_*.json'))
     with open(result_json) as f:
         metrics = json.load(f)['metrics']

@@ -4,10 +4,10 @@
 # pixel skip and per-pixel paths in the heads. Each of these is an opt-in
 # switch the paper configs leave off; each was measured on the demo and the
 # `alt` synthetic tiles (README, "Ablations": "Levers"). A step over a crop
-# costs about a fifth of a step over the whole tile, so 35 epochs fit the
+# costs about a fifth of a step over the whole tile, so 30 epochs fit the
 # demo's time (2-core CPU) where the whole-tile recipe had 15.
 _base_ = ['./h2crop_demo_s2_h_p.py']
-max_epochs = 35
+max_epochs = 30
 train_crop_size = 48
 
 model = dict(
