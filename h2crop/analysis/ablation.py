@@ -60,6 +60,8 @@ BUDGET_EPOCHS = 'budget_epochs'
 BUDGET_STEPS = 'budget_steps'
 #: Result key of the baseline's measured seconds per Adam step.
 BUDGET_STEP_SECONDS = 'budget_step_seconds'
+#: Adam steps of the baseline when no budget gives them.
+BASELINE_STEPS = 2000
 #: Adam steps of the baseline's step-time calibration.
 CALIBRATION_STEPS = 200
 _VARIANT_RE = re.compile(r'^(?P<inputs>[A-Z0-9+]+)(@(?P<month>\d+))?'
@@ -309,6 +311,21 @@ def _parse_extra(extra: Sequence[str]) -> dict:
 # ---------------------------------------------------------------- tables
 
 
+def refuse_earlier_run(results_file: str, what: str,
+                       overwrite: bool) -> None:
+    """Refuse to replace an earlier run's results without ``overwrite``.
+
+    Raises:
+        FileExistsError: If ``results_file`` exists and ``overwrite`` is
+            not set (naming its folder and ``--overwrite``).
+    """
+    if osp.exists(results_file) and not overwrite:
+        raise FileExistsError(
+            f'{osp.dirname(results_file)} holds an earlier {what} '
+            f'({results_file}); pass --overwrite to replace it or choose '
+            'another --work-dir')
+
+
 def _fmt(value: Optional[float]) -> str:
     return '' if value is None else f'{value:.2f}'
 
@@ -464,7 +481,7 @@ def plot_levels(values: Dict[str, List[Optional[float]]],
 
 def run_ablation(config: str, variants: Sequence[str], data_root: str,
                  work_dir: str, epochs: Optional[int] = None,
-                 baseline: bool = True, baseline_steps: int = 2000,
+                 baseline: bool = True, baseline_steps: int = BASELINE_STEPS,
                  extra: Sequence[str] = (),
                  overwrite: bool = False) -> Dict[str, str]:
     """Train, test and tabulate every variant (and the pixel baseline).
@@ -489,10 +506,7 @@ def run_ablation(config: str, variants: Sequence[str], data_root: str,
             ``overwrite`` is not set.
     """
     results_file = osp.join(work_dir, 'results.json')
-    if osp.exists(results_file) and not overwrite:
-        raise FileExistsError(
-            f'{work_dir} holds an earlier ablation ({results_file}); pass '
-            '--overwrite to replace it or choose another --work-dir')
+    refuse_earlier_run(results_file, 'ablation', overwrite)
     parsed = [parse_variant(v) for v in variants]
     names = [v.name for v in parsed]
     if len(set(names)) != len(names):
@@ -556,10 +570,7 @@ def run_budgets(config: str, variants: Sequence[str], data_root: str,
             ``overwrite`` is not set.
     """
     results_file = osp.join(work_dir, 'budget_results.json')
-    if osp.exists(results_file) and not overwrite:
-        raise FileExistsError(
-            f'{work_dir} holds an earlier budget run ({results_file}); pass '
-            '--overwrite to replace it or choose another --work-dir')
+    refuse_earlier_run(results_file, 'budget run', overwrite)
     minutes = sorted({float(b) for b in budgets})
     if not minutes or minutes[0] <= 0:
         raise ValueError(f'--budget-minutes {list(budgets)}: expected '

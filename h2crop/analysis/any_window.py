@@ -35,6 +35,7 @@ from .ablation import (
     _new_json,
     _parse_extra,
     _write,
+    refuse_earlier_run,
 )
 
 #: Default input subsets of the curve (names of :data:`INPUTS`).
@@ -211,10 +212,7 @@ def any_window_curve(config: str, work_dir: str,
             inputs are outside what the model takes.
     """
     results_file = osp.join(work_dir, RESULTS_FILE)
-    if osp.exists(results_file) and not overwrite:
-        raise FileExistsError(
-            f'{work_dir} holds an earlier curve ({results_file}); pass '
-            '--overwrite to replace it or choose another --work-dir')
+    refuse_earlier_run(results_file, 'curve', overwrite)
     months, inputs = list(months), list(inputs)
     cfg = _check_config(config, data_root, extra)
     _check_choices(months, inputs, cfg.model.num_frames,

@@ -241,3 +241,18 @@ def test_budget_table_means_and_plot(tmp_path):
     assert [float(t['train min']) for t in table] == pytest.approx(
         [4.8, 10.2, 5.0], abs=0.05)
     assert osp.getsize(paths['budget_plot']) > 0
+
+
+@pytest.mark.parametrize('mode', [['--budget-minutes', '5'],
+                                  ['--any-window-curve']])
+def test_cli_refuses_baseline_steps_where_they_change_nothing(mode):
+    import importlib.util
+    path = osp.join(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))), 'tools', 'analysis_tools',
+        'run_ablation.py')
+    spec = importlib.util.spec_from_file_location('run_ablation_cli', path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    with pytest.raises(SystemExit, match='--baseline-steps changes nothing'):
+        tool.main(['cfg.py', '--data-root', 'nowhere', '--variants', 'S2',
+                   '--baseline-steps', '100'] + mode)

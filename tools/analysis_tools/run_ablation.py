@@ -36,11 +36,16 @@ columns end months) and ``curve.png``::
 import argparse
 import os.path as osp
 import sys
+from typing import Dict
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 
-from h2crop.analysis.ablation import run_ablation, run_budgets  # noqa: E402
+from h2crop.analysis.ablation import (  # noqa: E402
+    BASELINE_STEPS,
+    run_ablation,
+    run_budgets,
+)
 from h2crop.analysis.any_window import (  # noqa: E402
     CURVE_INPUTS,
     CURVE_MONTHS,
@@ -83,9 +88,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         '(default: %(default)s)')
     parser.add_argument('--no-baseline', action='store_true',
                         help='skip the per-pixel MLP baseline')
-    parser.add_argument('--baseline-steps', type=int, default=2000,
+    parser.add_argument('--baseline-steps', type=int, default=None,
                         help='Adam steps of the per-pixel baseline '
-                        '(default: %(default)s)')
+                        f'(default: {BASELINE_STEPS}; not with '
+                        '--budget-minutes, which gives the steps, or '
+                        '--any-window-curve, which trains no baseline)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an earlier ablation in --work-dir')
     parser.add_argument('--cfg-options', nargs='+', default=[],
@@ -97,6 +104,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.baseline_steps is not None and (
+            args.budget_minutes or args.any_window_curve is not None):
+        raise SystemExit('error: --baseline-steps changes nothing with '
+                         '--budget-minutes (the budget gives the steps) or '
+                         '--any-window-curve (no baseline); leave it out')
     if args.any_window_curve is not None:
         if args.variants:
             raise SystemExit('error: --variants and --any-window-curve '
@@ -110,9 +122,7 @@ def main(argv=None) -> None:
                 extra=args.cfg_options, overwrite=args.overwrite)
         except (ValueError, FileExistsError) as err:
             raise SystemExit(f'error: {err}') from err
-        with open(paths['curve_mFscore_md'], encoding='utf-8') as f:
-            print(f.read())
-        print('\n'.join(f'{k}: {v}' for k, v in sorted(paths.items())))
+        _report(paths, 'curve_mFscore_md')
         return
     if not args.variants:
         raise SystemExit('error: give --variants (or --any-window-curve)')
@@ -127,19 +137,24 @@ def main(argv=None) -> None:
                 extra=args.cfg_options, overwrite=args.overwrite)
         except (ValueError, FileExistsError) as err:
             raise SystemExit(f'error: {err}') from err
-        with open(paths['budget_md'], encoding='utf-8') as f:
-            print(f.read())
-        print('\n'.join(f'{k}: {v}' for k, v in sorted(paths.items())))
+        _report(paths, 'budget_md')
         return
     try:
         paths = run_ablation(
             args.config, args.variants, args.data_root, args.work_dir,
             epochs=args.epochs, baseline=not args.no_baseline,
-            baseline_steps=args.baseline_steps, extra=args.cfg_options,
+            baseline_steps=(BASELINE_STEPS if args.baseline_steps is None
+                            else args.baseline_steps),
+            extra=args.cfg_options,
             overwrite=args.overwrite)
     except (ValueError, FileExistsError) as err:
         raise SystemExit(f'error: {err}') from err
-    with open(paths['per_level_md'], encoding='utf-8') as f:
+    _report(paths, 'per_level_md')
+
+
+def _report(paths: Dict[str, str], table: str) -> None:
+    """Print the main Markdown table and the written paths."""
+    with open(paths[table], encoding='utf-8') as f:
         print(f.read())
     print('\n'.join(f'{k}: {v}' for k, v in sorted(paths.items())))
 
