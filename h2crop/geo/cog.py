@@ -27,8 +27,21 @@ COG_BLOCK = 256
 MIN_OVERVIEW_SIDE = 64
 #: GDAL block cache (MB) while streaming rasters block by block: bounded so
 #: that memory does not grow with the area (GDAL's default is 5 % of the
-#: machine's RAM).
+#: machine's RAM). Enter it with :func:`bounded_gdal_cache`, never as
+#: ``rasterio.Env(GDAL_CACHEMAX=...)`` by hand: rasterio hands an integer
+#: to ``GDALSetCacheMax64``, i.e. in bytes, so ``GDAL_CACHEMAX=64`` is a
+#: 64-byte cache in which every block is decoded again for each band read
+#: (a 218-band warped EnMAP strip read about 100x slower).
 GDAL_CACHE_MB = 64
+
+
+def bounded_gdal_cache() -> rasterio.Env:
+    """A ``rasterio.Env`` whose GDAL block cache is ``GDAL_CACHE_MB`` MB.
+
+    Use as ``with bounded_gdal_cache(): ...`` around block-wise raster
+    streaming (mapping, composites, cubes).
+    """
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024)
 
 
 def check_output(path: str, overwrite: bool) -> None:

@@ -56,7 +56,7 @@ from h2crop.constants import (
 )
 from h2crop.geo.cog import (
     COG_BLOCK,
-    GDAL_CACHE_MB,
+    bounded_gdal_cache,
     check_output,
     temp_path,
     write_cog,
@@ -614,7 +614,7 @@ class SceneMapper:
     def map_scene(self, inputs: SceneInputs, out_path: str,
                   overwrite: bool = False) -> Dict[str, object]:
         """Map a whole scene into a COG ``out_path`` (one process)."""
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        with bounded_gdal_cache():
             return self._map_scene(inputs, out_path, overwrite)
 
     def _map_scene(self, inputs: SceneInputs, out_path: str,
@@ -697,7 +697,7 @@ def map_scene_distributed(mapper: SceneMapper, inputs: SceneInputs,
     Returns:
         Rank 0: as :meth:`SceneMapper.map_scene`; other ranks: None.
     """
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+    with bounded_gdal_cache():
         return _map_scene_distributed(mapper, inputs, out_path, rank,
                                       world_size, barrier, overwrite)
 

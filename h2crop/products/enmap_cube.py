@@ -45,8 +45,8 @@ from rasterio.windows import Window
 
 from h2crop.constants import ENMAP_DTYPE, ENMAP_REFLECTANCE_SCALE
 from h2crop.geo.cog import (
-    GDAL_CACHE_MB,
     AverageOverviews,
+    bounded_gdal_cache,
     check_output,
     temp_path,
     write_cog,
@@ -344,7 +344,7 @@ class EnmapCubeBuilder:
         for path in outputs:
             check_output(path, overwrite)
         start = time.perf_counter()
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        with bounded_gdal_cache():
             report = self._build(out_path, progress)
         report['seconds'] = round(time.perf_counter() - start, 3)
         report['rows_per_second'] = round(

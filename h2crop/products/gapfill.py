@@ -20,7 +20,12 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from h2crop.geo.cog import GDAL_CACHE_MB, check_output, temp_path, write_cog
+from h2crop.geo.cog import (
+    bounded_gdal_cache,
+    check_output,
+    temp_path,
+    write_cog,
+)
 from h2crop.geo.grid import RasterGrid
 
 from .errors import ProductError
@@ -117,7 +122,7 @@ def fill_monthly_gaps(paths: Mapping[int, str], out_paths: Mapping[int, str],
     tmps = {m: temp_path(out_paths[m], 'blocks') for m in months}
     sources, sinks = {}, {}
     try:
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        with bounded_gdal_cache():
             for m in months:
                 sources[m] = rasterio.open(paths[m])
                 sinks[m] = rasterio.open(

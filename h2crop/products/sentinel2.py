@@ -67,7 +67,12 @@ from h2crop.constants import (
     S2_GSD,
     S2_REFLECTANCE_SCALE,
 )
-from h2crop.geo.cog import GDAL_CACHE_MB, check_output, temp_path, write_cog
+from h2crop.geo.cog import (
+    bounded_gdal_cache,
+    check_output,
+    temp_path,
+    write_cog,
+)
 from h2crop.geo.footprint import footprint
 from h2crop.geo.grid import (
     RasterGrid,
@@ -1099,7 +1104,7 @@ def build_monthly_composites(
                 scheduler=scheduler, progress=progress)
     rows = []
     try:
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        with bounded_gdal_cache():
             for month in months:
                 month_products = [p for p in chosen if p.month[1] == month]
                 if not month_products:

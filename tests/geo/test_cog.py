@@ -4,16 +4,45 @@ import os.path as osp
 
 import numpy as np
 import rasterio
+from rasterio._env import get_gdal_config
 
 from h2crop.geo.cog import (
     COG_BLOCK,
+    GDAL_CACHE_MB,
     AverageOverviews,
+    bounded_gdal_cache,
     cog_blocksize,
     overview_count,
     write_cog,
 )
 
 from .._rasters import s2_grid, write_raster
+
+PACKAGE = osp.join(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))), 'h2crop')
+
+
+def test_bounded_cache_is_in_megabytes():
+    # rasterio passes an integer GDAL_CACHEMAX to GDALSetCacheMax64, in
+    # bytes: the earlier GDAL_CACHEMAX=64 was a 64-byte cache (every block
+    # decoded again per band; a warped 218-band EnMAP strip of 17 x 50
+    # pixels read in ~40 s instead of ~0.4 s)
+    with bounded_gdal_cache():
+        assert int(get_gdal_config('GDAL_CACHEMAX')) == \
+            GDAL_CACHE_MB * 1024 * 1024
+
+
+def test_no_module_sets_the_cache_by_hand():
+    offenders = []
+    for folder, _, files in os.walk(PACKAGE):
+        for name in files:
+            path = osp.join(folder, name)
+            if name.endswith('.py') and not path.endswith(
+                    osp.join('geo', 'cog.py')):
+                with open(path) as f:
+                    if 'GDAL_CACHEMAX' in f.read():
+                        offenders.append(path)
+    assert offenders == []
 
 
 def test_small_rasters_get_small_tiles(tmp_path):
