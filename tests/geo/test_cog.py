@@ -18,8 +18,7 @@ from h2crop.geo.cog import (
 
 from .._rasters import s2_grid, write_raster
 
-PACKAGE = osp.join(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))), 'h2crop')
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def test_bounded_cache_is_in_megabytes():
@@ -34,7 +33,8 @@ def test_bounded_cache_is_in_megabytes():
 
 def test_no_module_sets_the_cache_by_hand():
     offenders = []
-    for folder, _, files in os.walk(PACKAGE):
+    for folder, _, files in (step for top in ('h2crop', 'tools')
+                             for step in os.walk(osp.join(REPO, top))):
         for name in files:
             path = osp.join(folder, name)
             if name.endswith('.py') and not path.endswith(
