@@ -160,3 +160,49 @@ def test_head_hidden_channels_and_linear_shortcut():
         with pytest.raises(ValueError, match='hidden_channels'):
             CascadeHeads(in_channels=6, num_classes=(3, ),
                          levels=('level1', ), hidden_channels=bad)
+
+
+def test_head_reduce_channels():
+    """Opt-in: a linear 1 x 1 reduction before each hidden convolution."""
+    torch.manual_seed(0)
+    heads = CascadeHeads(in_channels=6, num_classes=(3, 5),
+                         levels=('level1', 'level2'), with_prior=True,
+                         hidden_channels=4, reduce_channels=2)
+    # the head inputs stay those of the paper (6+3; 6+3+5); the hidden
+    # convolutions read the 2 reduced channels
+    assert heads.head_in_channels == (9, 14)
+    assert [h.reduce.in_channels for h in heads.heads.values()] == [9, 14]
+    assert [h.hidden.in_channels for h in heads.heads.values()] == [2, 2]
+    feature = torch.randn(2, 6, 5, 5)
+    prior = torch.randint(0, 3, (2, 2, 5, 5))
+    out = heads(feature, prior)
+    # independent computation of level 1: 3 x 3 over the reduced input is
+    # the 3 x 3 convolution with the composed (rank-2) kernel
+    one_hot = F.one_hot(prior[:, 0], 3).permute(0, 3, 1, 2).float()
+    x = torch.cat([feature, one_hot], 1)
+    head = heads.heads['level1']
+    reduce_w = head.reduce.weight[:, :, 0, 0]  # (2, 9)
+    kernel = torch.einsum('orhw,rc->ochw', head.hidden.weight, reduce_w)
+    bias = head.hidden.bias + torch.einsum(
+        'orhw,r->o', head.hidden.weight, head.reduce.bias)
+    # zero padding pads the reduced map, whose border is reduce's bias:
+    # compare away from the border
+    hidden = F.relu(F.conv2d(x, kernel, bias))  # (2, 4, 3, 3), valid
+    expected = F.conv2d(hidden, head.conv_seg.weight, head.conv_seg.bias)
+    assert torch.allclose(out['level1'][..., 1:-1, 1:-1], expected,
+                          atol=1e-5)
+    assert out['level2'].shape == (2, 5, 5, 5)
+    gt = torch.randint(0, 3, (2, 2, 5, 5))
+    losses = heads.loss(out, gt)
+    sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in heads.parameters())
+    # off: the paper's module layout (no reduce layer, unchanged keys)
+    paper = CascadeHeads(in_channels=6, num_classes=(3, ),
+                         levels=('level1', ))
+    assert list(paper.heads['level1']._modules) == ['hidden', 'act',
+                                                   'conv_seg']
+    for bad in (0, 1.5, False):
+        with pytest.raises(ValueError, match='reduce_channels'):
+            CascadeHeads(in_channels=6, num_classes=(3, ),
+                         levels=('level1', ), reduce_channels=bad)

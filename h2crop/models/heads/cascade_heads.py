@@ -43,6 +43,11 @@ class CascadeHeads(BaseModule):
             (the paper's) uses half of the head's input channels.
         linear_shortcut: Add a 1 x 1 convolution of the head input to the
             logits (logits = conv_seg(relu(hidden(x))) + shortcut(x)).
+        reduce_channels: None (the paper's) or N: a linear Conv1x1(E -> N)
+            before each head's hidden convolution, which then reads N
+            channels instead of E. A rank-N factorisation of the 3 x 3
+            convolution across its input channels: with E of 190-280 and
+            N = 64 the heads' multiply-adds drop about 2.5x.
         init_cfg: mmengine init config.
     """
 
@@ -55,6 +60,7 @@ class CascadeHeads(BaseModule):
                  kernel_size: int = 3,
                  hidden_channels: Optional[int] = None,
                  linear_shortcut: bool = False,
+                 reduce_channels: Optional[int] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         levels = check_levels(levels)
@@ -68,6 +74,13 @@ class CascadeHeads(BaseModule):
             raise ValueError(f'head.hidden_channels={hidden_channels!r}: '
                              "expected a positive int or None (the paper's "
                              'half of each head input)')
+        if reduce_channels is not None and (
+                isinstance(reduce_channels, bool)
+                or not isinstance(reduce_channels, int)
+                or reduce_channels < 1):
+            raise ValueError(f'head.reduce_channels={reduce_channels!r}: '
+                             "expected a positive int or None (the paper's "
+                             'heads: no reduction)')
         if len(num_classes) != len(levels):
             raise ValueError(f'num_classes {tuple(num_classes)} has '
                              f'{len(num_classes)} entries for levels {levels}')
@@ -81,6 +94,7 @@ class CascadeHeads(BaseModule):
         self.num_classes = tuple(int(n) for n in num_classes)
         self.with_prior = with_prior
         self.kernel_size = int(kernel_size)
+        self.reduce_channels = reduce_channels
         self.loss_weight = tuple(float(w) for w in loss_weight)
         self.heads = nn.ModuleDict()
         #: Per-level 1 x 1 shortcuts (None: off, the paper's heads).
@@ -89,11 +103,17 @@ class CascadeHeads(BaseModule):
         for level, n_cls in zip(levels, self.num_classes):
             head_in = in_channels + previous + (n_cls if with_prior else 0)
             hidden = hidden_channels or head_in // 2
-            self.heads[level] = nn.Sequential(OrderedDict(
-                hidden=nn.Conv2d(head_in, hidden, kernel_size,
-                                 padding=kernel_size // 2),
-                act=nn.ReLU(inplace=True),
-                conv_seg=nn.Conv2d(hidden, n_cls, 1)))
+            layers = OrderedDict()
+            hidden_in = head_in
+            if reduce_channels is not None:
+                # linear (no activation): a low-rank factor of `hidden`
+                layers['reduce'] = nn.Conv2d(head_in, reduce_channels, 1)
+                hidden_in = reduce_channels
+            layers['hidden'] = nn.Conv2d(hidden_in, hidden, kernel_size,
+                                         padding=kernel_size // 2)
+            layers['act'] = nn.ReLU(inplace=True)
+            layers['conv_seg'] = nn.Conv2d(hidden, n_cls, 1)
+            self.heads[level] = nn.Sequential(layers)
             if self.shortcuts is not None:
                 # no bias: conv_seg's bias already shifts the logits
                 self.shortcuts[level] = nn.Conv2d(head_in, n_cls, 1,
@@ -103,7 +123,7 @@ class CascadeHeads(BaseModule):
     @property
     def head_in_channels(self) -> tuple:
         """Input channels of each level's head."""
-        return tuple(h.hidden.in_channels for h in self.heads.values())
+        return tuple(h[0].in_channels for h in self.heads.values())
 
     def forward(self,
                 feature: torch.Tensor,
