@@ -125,6 +125,15 @@ def test_head_kernel_size_refused():
                      kernel_size=2)
 
 
+def _assert_every_parameter_learns(heads: CascadeHeads, out: dict) -> None:
+    """The summed losses on random labels reach every parameter."""
+    gt = torch.randint(0, 3, (2, 2, 5, 5))
+    losses = heads.loss(out, gt)
+    sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in heads.parameters())
+
+
 def test_head_hidden_channels_and_linear_shortcut():
     """Opt-in: a fixed hidden width and a per-pixel linear path to logits."""
     torch.manual_seed(0)
@@ -151,11 +160,7 @@ def test_head_hidden_channels_and_linear_shortcut():
                           heads.shortcuts['level1'].weight[:, :, 0, 0])
     assert torch.allclose(out['level1'], context + direct, atol=1e-5)
     # every parameter, shortcut included, gets a gradient
-    gt = torch.randint(0, 3, (2, 2, 5, 5))
-    losses = heads.loss(out, gt)
-    sum(v for k, v in losses.items() if k.startswith('loss')).backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0
-               for p in heads.parameters())
+    _assert_every_parameter_learns(heads, out)
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match='hidden_channels'):
             CascadeHeads(in_channels=6, num_classes=(3, ),
@@ -192,11 +197,7 @@ def test_head_reduce_channels():
     assert torch.allclose(out['level1'][..., 1:-1, 1:-1], expected,
                           atol=1e-5)
     assert out['level2'].shape == (2, 5, 5, 5)
-    gt = torch.randint(0, 3, (2, 2, 5, 5))
-    losses = heads.loss(out, gt)
-    sum(v for k, v in losses.items() if k.startswith('loss')).backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0
-               for p in heads.parameters())
+    _assert_every_parameter_learns(heads, out)
     # off: the paper's module layout (no reduce layer, unchanged keys)
     paper = CascadeHeads(in_channels=6, num_classes=(3, ),
                          levels=('level1', ))

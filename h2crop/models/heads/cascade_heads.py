@@ -15,6 +15,20 @@ from h2crop.registry import MODELS
 from h2crop.validators import check_levels
 
 
+def _check_width(name: str, value: Optional[int], paper: str) -> None:
+    """Refuse a head width that is not a positive int or None.
+
+    Args:
+        name: Option name under ``head.``.
+        value: The given width.
+        paper: What None means (the paper's choice), for the message.
+    """
+    if value is not None and (isinstance(value, bool)
+                              or not isinstance(value, int) or value < 1):
+        raise ValueError(f'head.{name}={value!r}: expected a positive int '
+                         f"or None (the paper's {paper})")
+
+
 @MODELS.register_module()
 class CascadeHeads(BaseModule):
     """One head per taxonomy level, each fed the previous level's logits.
@@ -67,20 +81,9 @@ class CascadeHeads(BaseModule):
         if kernel_size not in (1, 3):
             raise ValueError(f'head.kernel_size={kernel_size!r}: expected 3 '
                              "(the paper's) or 1")
-        if hidden_channels is not None and (
-                isinstance(hidden_channels, bool)
-                or not isinstance(hidden_channels, int)
-                or hidden_channels < 1):
-            raise ValueError(f'head.hidden_channels={hidden_channels!r}: '
-                             "expected a positive int or None (the paper's "
-                             'half of each head input)')
-        if reduce_channels is not None and (
-                isinstance(reduce_channels, bool)
-                or not isinstance(reduce_channels, int)
-                or reduce_channels < 1):
-            raise ValueError(f'head.reduce_channels={reduce_channels!r}: '
-                             "expected a positive int or None (the paper's "
-                             'heads: no reduction)')
+        _check_width('hidden_channels', hidden_channels,
+                     'half of each head input')
+        _check_width('reduce_channels', reduce_channels, 'heads: no reduction')
         if len(num_classes) != len(levels):
             raise ValueError(f'num_classes {tuple(num_classes)} has '
                              f'{len(num_classes)} entries for levels {levels}')
@@ -94,7 +97,6 @@ class CascadeHeads(BaseModule):
         self.num_classes = tuple(int(n) for n in num_classes)
         self.with_prior = with_prior
         self.kernel_size = int(kernel_size)
-        self.reduce_channels = reduce_channels
         self.loss_weight = tuple(float(w) for w in loss_weight)
         self.heads = nn.ModuleDict()
         #: Per-level 1 x 1 shortcuts (None: off, the paper's heads).
